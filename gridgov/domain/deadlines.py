@@ -1,0 +1,122 @@
+"""Which clock a case runs against, when each falls due, and the supervision ladder (督办)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from gridgov.domain.calendar import Duration, WorkingCalendar
+from gridgov.domain.enums import CaseStatus as S
+from gridgov.domain.enums import DeadlineKind, Tier, TimeUnit
+from gridgov.domain.errors import InvalidInput
+from gridgov.domain.lifecycle import EventKind
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineRules:
+    """An item's time limits (from the catalogue row the case was opened under)."""
+
+    acknowledge: Duration
+    handle: Duration
+    review: Duration
+    arrive: Duration | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """One running time limit: started at ``start``, due at ``due``, counted in ``unit``."""
+
+    kind: DeadlineKind
+    start: datetime
+    due: datetime
+    unit: TimeUnit
+
+
+def running_clock_kind(status: S, tier: Tier) -> DeadlineKind | None:
+    """The limit that matters while a case sits in ``status``; None when nobody is late."""
+    if status in (S.REPORTED, S.DISPATCHED, S.RETURNED):
+        return DeadlineKind.HANDLE if tier == Tier.FIELD_FIX else DeadlineKind.ACKNOWLEDGE
+    if status == S.ACKNOWLEDGED:
+        return DeadlineKind.ARRIVE if tier == Tier.DEPARTMENT else DeadlineKind.HANDLE
+    if status in (S.IN_PROGRESS, S.REWORK):
+        return DeadlineKind.HANDLE
+    if status in (S.HANDLED, S.UNDER_REVIEW):
+        return DeadlineKind.REVIEW
+    return None  # evaluating, closed, cancelled: the citizen's or nobody's clock
+
+
+def rule_for(rules: DeadlineRules, kind: DeadlineKind) -> Duration:
+    if kind == DeadlineKind.ARRIVE:
+        # Tier 1/2 items have no arrival limit: arriving is part of handling.
+        return rules.arrive or rules.handle
+    return {
+        DeadlineKind.ACKNOWLEDGE: rules.acknowledge,
+        DeadlineKind.HANDLE: rules.handle,
+        DeadlineKind.REVIEW: rules.review,
+    }[kind]
+
+
+def moment_at_fraction(
+    cal: WorkingCalendar, start: datetime, due: datetime, unit: TimeUnit, fraction: float
+) -> datetime:
+    """The moment when ``fraction`` of the window [start, due] is used (may be past ``due``)."""
+    if fraction < 0:
+        raise InvalidInput("ladder fraction must be ≥ 0", field="fraction")
+    if unit.is_working:
+        hours = cal.working_elapsed(start, due).total_seconds() / 3600 * fraction
+        return cal.deadline(start, Duration(hours, TimeUnit.WORKING_HOURS)) if hours else start
+    return start + (due - start) * fraction
+
+
+@dataclass(frozen=True, slots=True)
+class LadderStep:
+    kind: EventKind  # REMINDED, SUPERVISED or ESCALATED
+    fraction: float  # share of the time limit used when the step fires
+
+
+@dataclass(frozen=True, slots=True)
+class Ladder:
+    """The supervision ladder: reminder before the deadline, 督办 at it, escalation past it."""
+
+    steps: tuple[LadderStep, ...] = (
+        LadderStep(EventKind.REMINDED, 0.8),
+        LadderStep(EventKind.SUPERVISED, 1.0),
+        LadderStep(EventKind.ESCALATED, 1.5),
+    )
+
+    def __post_init__(self) -> None:
+        fractions = [s.fraction for s in self.steps]
+        if not self.steps or fractions != sorted(set(fractions)):
+            raise InvalidInput(
+                "ladder steps need strictly increasing fractions", field="ladder.steps"
+            )
+        allowed = {EventKind.REMINDED, EventKind.SUPERVISED, EventKind.ESCALATED}
+        for step in self.steps:
+            if step.kind not in allowed:
+                raise InvalidInput(f"{step.kind} is not a supervision step", field="ladder.steps")
+
+    @classmethod
+    def parse(cls, spec: str) -> Ladder:
+        """``"reminded:0.8,supervised:1.0,escalated:1.5"``."""
+        steps = []
+        for part in spec.split(","):
+            try:
+                name, frac = part.split(":")
+                steps.append(LadderStep(EventKind(name.strip()), float(frac)))
+            except ValueError as exc:
+                raise InvalidInput(f"bad ladder step {part!r}: {exc}", field="ladder") from exc
+        return cls(tuple(steps))
+
+    def next_step(self, done: int) -> LadderStep | None:
+        """The step after the first ``done`` steps, or None at the top of the ladder."""
+        return self.steps[done] if done < len(self.steps) else None
+
+    def step_due_at(self, cal: WorkingCalendar, clock: Clock, done: int) -> datetime | None:
+        step = self.next_step(done)
+        if step is None:
+            return None
+        return moment_at_fraction(cal, clock.start, clock.due, clock.unit, step.fraction)
+
+    def overdue_index(self) -> int:
+        """Steps at or beyond this index are past the deadline (fraction ≥ 1)."""
+        return next((i for i, s in enumerate(self.steps) if s.fraction >= 1.0), len(self.steps))
