@@ -1,0 +1,36 @@
+"""Entry point of the ``gridgov`` command."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import typer
+
+from gridgov.cli import catalog, flows
+from gridgov.cli.common import console, friendly_errors
+
+app = typer.Typer(help="Grid-governance cases (网格化治理) on Prefect.", no_args_is_help=True)
+app.add_typer(catalog.app, name="catalog")
+app.add_typer(flows.deployments_app, name="deployments")
+app.command()(flows.demo)
+app.command()(flows.serve)
+
+
+@app.command()
+@friendly_errors
+def init() -> None:
+    """Create or upgrade the ledger and load the catalogue into it (safe to repeat)."""
+    from gridgov.runtime import build_runtime
+
+    rt = build_runtime()
+    report = rt.init_ledger()
+    console.print(f"ledger: {rt.engine.url.render_as_string(hide_password=True)}")
+    console.print(f"catalogue synced: {report.summary()}")
+    for line in report.changed:
+        console.print(f"  changed: {line}")
+    catalog.print_summary(rt.catalog, datetime.now(ZoneInfo(rt.settings.timezone)).date())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,160 @@
+"""The item-flow factory and the review and supervision flows.
+
+Waiting for a person holds no process: each run does one step of the loop (the report, or
+one answer and the automatic steps after it), records it in the ledger and ends in a state
+named for where the case now waits (``AwaitingDepartment``, ``AwaitingReview``, ``Overdue``…).
+The next answer starts the next run. See docs/lifecycle.md for why this beats suspending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from prefect import Flow, flow
+from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
+from prefect.states import Completed
+
+from gridgov import clock
+from gridgov.domain.commands import Answer
+from gridgov.domain.errors import InvalidInput
+from gridgov.item_catalog.models import Item
+from gridgov.runtime import default_runtime
+from gridgov.tasks.casework import (
+    advance_step,
+    deliver_notifications,
+    publish_case_trail,
+    publish_sweep_table,
+    sweep_ledger,
+)
+
+REVIEW_KINDS = frozenset({"review_passed", "review_failed", "rated"})
+ItemFlow = Flow[..., Coroutine[Any, Any, State[Any]]]
+
+
+def flow_name(code: str) -> str:
+    return f"item-{code}"
+
+
+def function_name(code: str) -> str:
+    """Importable module-level name for an item's flow (serve() re-imports by entrypoint)."""
+    return "item_" + re.sub(r"[^a-z0-9]+", "_", code.lower())
+
+
+def item_tags(item: Item) -> list[str]:
+    return [
+        f"tier:{int(item.tier)}",
+        f"family:{item.family.value}",
+        f"category:{item.category}",
+        f"dept:{item.lead_department}",
+    ]
+
+
+def _run_name(label: str | None) -> Callable[[], str]:
+    """Run names like ``C20261123-000123 · 暴露垃圾 · acknowledged`` (label None: look the
+    item name up in the ledger, for flows that serve every item)."""
+
+    def name() -> str:
+        params = flow_run.parameters
+        answer = params.get("answer")
+        step = (
+            "report"
+            if answer is None
+            else (
+                answer.get("kind")
+                if isinstance(answer, dict)
+                else getattr(answer, "kind", "answer")
+            )
+        )
+        case_no = str(params.get("case_no"))
+        item_name = label or default_runtime().book.get(case_no).item_name
+        return f"{case_no} · {item_name} · {step}"
+
+    return name
+
+
+async def run_step(
+    case_no: str, answer: Answer | None, at: datetime | None, expect_item: str | None = None
+) -> State[Any]:
+    """One step of a case, shared by the item and review flows."""
+    moment = at or clock.now()
+    if expect_item is not None:
+        case = default_runtime().book.get(case_no)
+        if case.item_code != expect_item:
+            raise InvalidInput(
+                f"case {case_no} is item {case.item_code}, not {expect_item}", field="case_no"
+            )
+    outcome = await asyncio.to_thread(advance_step, case_no, answer, moment)
+    # Telling people and updating the UI do not depend on each other: do both at once.
+    await asyncio.gather(deliver_notifications(outcome.case.id), publish_case_trail(outcome))
+    done = [answer.kind.value] if answer is not None else []
+    done += [e.kind for e in outcome.events if answer is None or e.kind != answer.kind]
+    kinds = ", ".join(done) or "nothing new"
+    return Completed(
+        name=outcome.waiting.value,
+        message=f"{case_no}: {kinds}; now {outcome.case.status}",
+        data={"case_no": case_no, "status": outcome.case.status, "waiting": outcome.waiting.value},
+    )
+
+
+def build_item_flow(item: Item) -> ItemFlow:
+    """One flow per catalogue item: ``item-<code>``, tagged by tier, category, department."""
+
+    async def item_flow(
+        case_no: str, answer: Answer | None = None, at: datetime | None = None
+    ) -> State[Any]:
+        return await run_step(case_no, answer, at, expect_item=item.code)
+
+    item_flow.__name__ = function_name(item.code)
+    item_flow.__qualname__ = item_flow.__name__
+    return Flow(
+        fn=item_flow,
+        name=flow_name(item.code),
+        flow_run_name=_run_name(item.name_zh),
+        description=f"{item.name_zh} / {item.name_en} — tier {int(item.tier)}, lead "
+        f"{item.lead_department}. {item.closing_condition}",
+        log_prints=True,
+        validate_parameters=True,
+        retries=1,  # a step is idempotent: re-running it after a hiccup is safe
+        retry_delay_seconds=2,
+    )
+
+
+@flow(
+    name="review-case",
+    flow_run_name=_run_name(None),
+    log_prints=True,
+    retries=1,
+    retry_delay_seconds=2,
+)
+async def review_case(case_no: str, answer: Answer, at: datetime | None = None) -> State[Any]:
+    """复核 and 回访: a reviewer passes or fails the work; a citizen rates it."""
+    if answer.kind.value not in REVIEW_KINDS:
+        raise InvalidInput(
+            f"review-case takes {sorted(REVIEW_KINDS)}, not {answer.kind}", field="answer.kind"
+        )
+    return await run_step(case_no, answer, at)
+
+
+def _sweep_name() -> str:
+    moment = flow_run.parameters.get("now")
+    return f"督办 sweep @ {moment:%Y-%m-%d %H:%M}" if isinstance(moment, datetime) else "督办 sweep"
+
+
+@flow(name="supervise", flow_run_name=_sweep_name, log_prints=True)
+async def supervise(now: datetime | None = None) -> State[Any]:
+    """督办: remind before the deadline, supervise at it, escalate past it — in bulk."""
+    moment = now or clock.now()
+    actions = await sweep_ledger(moment)
+    await asyncio.gather(deliver_notifications(None), publish_sweep_table(actions, moment))
+    counts = {k: sum(a.step == k for a in actions) for k in ("reminded", "supervised", "escalated")}
+    return Completed(
+        name="Swept",
+        message=f"{len(actions)} actions at {moment.isoformat()}: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items()),
+        data={"actions": len(actions), **counts},
+    )

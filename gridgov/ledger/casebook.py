@@ -1,0 +1,511 @@
+"""The case book: opens cases and applies events to them through the transition table.
+
+Every command runs in one transaction: the rules are checked first (domain), then the case
+row changes and one ``case_events`` row is appended. A command whose idempotency key was
+already used for the same case and kind is a replay: it returns the earlier outcome and
+writes nothing. Anything refused raises a typed error and leaves the ledger untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from gridgov.domain.calendar import Duration, WorkingCalendar
+from gridgov.domain.commands import NewCase, first_error, parse_payload
+from gridgov.domain.deadlines import Clock, DeadlineRules, Ladder, rule_for, running_clock_kind
+from gridgov.domain.enums import CaseStatus, DeadlineKind, Role, TerritoryKind, Tier, TimeUnit
+from gridgov.domain.errors import (
+    ConcurrentUpdate,
+    IdempotencyConflict,
+    InvalidInput,
+    NotFound,
+)
+from gridgov.domain.lifecycle import COMMUNITY_UNIT, Actor, CaseView, EventKind, decide
+from gridgov.domain.routing import CaseFacts, notices
+from gridgov.item_catalog.loader import Catalog, deadline_rules
+from gridgov.ledger.db import session_factory, transaction
+from gridgov.ledger.models import Case, CaseCounter, CaseEvent, Notification
+from gridgov.ledger.records import ActResult, CaseRecord, EventRecord
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 5
+
+
+def _aware(at: datetime, field: str = "at") -> datetime:
+    if at.tzinfo is None:
+        raise InvalidInput(f"{field}: naive datetime, give a timezone", field=field)
+    return at.astimezone(UTC)
+
+
+def _key(key: str) -> str:
+    if not key or len(key) > 200:
+        raise InvalidInput("idempotency key must be 1–200 characters", field="idempotency_key")
+    return key
+
+
+class CaseBook:
+    def __init__(
+        self,
+        engine: Engine,
+        catalog: Catalog,
+        calendar: WorkingCalendar,
+        ladder: Ladder | None = None,
+    ) -> None:
+        self.engine = engine
+        self.factory = session_factory(engine)
+        self.catalog = catalog
+        self.calendar = calendar
+        self.ladder = ladder or Ladder()
+        self._rules: dict[tuple[str, int], DeadlineRules] = {}
+
+    # ------------------------------------------------------------------ reading
+    def get(self, case_no: str) -> CaseRecord:
+        with self.factory() as s:
+            return CaseRecord.of(self._load(s, case_no))
+
+    def trail(self, case_no: str) -> list[EventRecord]:
+        with self.factory() as s:
+            case = self._load(s, case_no)
+            rows = s.scalars(
+                select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
+            )
+            return [EventRecord.of(r) for r in rows]
+
+    def rules(self, code: str, version: int) -> DeadlineRules:
+        key = (code, version)
+        if key not in self._rules:
+            self._rules[key] = deadline_rules(self.catalog.version(code, version))
+        return self._rules[key]
+
+    # ------------------------------------------------------------------ commands
+    def open_case(
+        self, new: NewCase | Mapping[str, Any], actor: Actor, at: datetime, key: str
+    ) -> ActResult:
+        """上报: record a new case under the item version in force on its local date."""
+        if not isinstance(new, NewCase):
+            try:
+                new = NewCase.model_validate(new)
+            except ValidationError as exc:
+                raise first_error(exc) from exc
+        at, key = _aware(at), _key(key)
+        return self._retrying(lambda s: self._open(s, new, actor, at, key))
+
+    def act(
+        self,
+        case_no: str,
+        kind: EventKind,
+        actor: Actor,
+        at: datetime,
+        key: str,
+        payload: Mapping[str, Any] | None = None,
+    ) -> ActResult:
+        """Fire ``kind`` on the case; see the module docstring for the guarantees."""
+        if kind == EventKind.CREATED:
+            raise InvalidInput("use open_case to create a case", field="kind")
+        data = parse_payload(kind, dict(payload or {}))
+        at, key = _aware(at), _key(key)
+        return self._retrying(lambda s: self._act(s, case_no, kind, actor, at, key, data))
+
+    def _retrying(self, work: Callable[[Session], ActResult]) -> ActResult:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                with transaction(self.factory) as s:
+                    return work(s)
+            except (IntegrityError, StaleDataError) as exc:
+                # A concurrent writer got there first (same key, or the same case): look again.
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise ConcurrentUpdate(f"gave up after {MAX_ATTEMPTS} attempts: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ internals
+    def _load(self, s: Session, case_no: str) -> Case:
+        case = s.scalar(select(Case).where(Case.case_no == case_no))
+        if case is None:
+            raise NotFound(f"no case {case_no!r}", field="case_no")
+        return case
+
+    def _replay(
+        self, s: Session, event: CaseEvent, kind: EventKind, case_no: str | None
+    ) -> ActResult:
+        case = s.get(Case, event.case_id)
+        assert case is not None
+        if event.kind != kind.value or (case_no is not None and case.case_no != case_no):
+            raise IdempotencyConflict(
+                f"idempotency key {event.idempotency_key!r} was used for {event.kind} on "
+                f"{case.case_no}",
+                field="idempotency_key",
+            )
+        return ActResult(CaseRecord.of(case), EventRecord.of(event), replayed=True)
+
+    def _existing(self, s: Session, key: str) -> CaseEvent | None:
+        return s.scalar(select(CaseEvent).where(CaseEvent.idempotency_key == key))
+
+    def _open(self, s: Session, new: NewCase, actor: Actor, at: datetime, key: str) -> ActResult:
+        if (ev := self._existing(s, key)) is not None:
+            result = self._replay(s, ev, EventKind.CREATED, None)
+            if (
+                result.case.item_code != new.item_code
+                or result.case.community_code != new.community
+            ):
+                raise IdempotencyConflict(
+                    f"idempotency key {key!r} opened a different case ({result.case.case_no})",
+                    field="idempotency_key",
+                )
+            return result
+        local_day = at.astimezone(self.calendar.tz).date()
+        item = self.catalog.item_on(new.item_code, local_day)
+        street = self._check_place(new)
+        if new.source not in item.sources:
+            raise InvalidInput(
+                f"item {item.code} is not reported by {new.source.value}; allowed: "
+                + ", ".join(x.value for x in item.sources),
+                field="source",
+            )
+        if (
+            new.source_system
+            and new.source_id
+            and s.scalar(
+                select(Case.id).where(
+                    Case.source_system == new.source_system, Case.source_id == new.source_id
+                )
+            )
+        ):
+            raise InvalidInput(
+                f"{new.source_system} case {new.source_id} is already in the ledger",
+                field="source_id",
+            )
+        decide(CaseView(None, item.tier, new.community, COMMUNITY_UNIT), EventKind.CREATED, actor)
+        rules = self.rules(item.code, item.version)
+        case = Case(
+            case_no=self._next_case_no(s, local_day.strftime("%Y%m%d")),
+            item_code=item.code,
+            item_version=item.version,
+            item_name=item.name_zh,
+            tier=int(item.tier),
+            category=item.category,
+            status=CaseStatus.REPORTED.value,
+            source=new.source.value,
+            reporter=new.reporter,
+            description=new.description,
+            media=list(new.media),
+            street_code=street,
+            community_code=new.community,
+            grid_code=new.grid,
+            building=new.building,
+            lat=new.lat,
+            lon=new.lon,
+            lead_department=item.lead_department,
+            assisting=list(item.assisting_departments),
+            assignee=COMMUNITY_UNIT,
+            opened_at=at,
+            updated_at=at,
+            source_system=new.source_system,
+            source_id=new.source_id,
+            ladder_done=0,
+            overdue=False,
+            rework_count=0,
+            return_count=0,
+            extension_count=0,
+            extension_pending=False,
+            repeat_count=1,
+        )
+        self._start_work(case, rules, at)
+        self._set_clock(case, rules)
+        s.add(case)
+        s.flush()
+        ev = self._append(
+            s,
+            case,
+            EventKind.CREATED,
+            actor,
+            at,
+            None,
+            key,
+            {"item_version": item.version, "source": new.source.value},
+        )
+        return ActResult(CaseRecord.of(case), EventRecord.of(ev), replayed=False)
+
+    def _check_place(self, new: NewCase) -> str:
+        units = self.catalog.territory
+        community = units.get(new.community)
+        if community is None or community.kind != TerritoryKind.COMMUNITY:
+            raise InvalidInput(f"unknown community {new.community!r}", field="community")
+        if new.grid is not None:
+            grid = units.get(new.grid)
+            if grid is None or grid.kind != TerritoryKind.GRID:
+                raise InvalidInput(f"unknown grid {new.grid!r}", field="grid")
+            if grid.parent != new.community:
+                raise InvalidInput(
+                    f"grid {new.grid} is not in community {new.community}", field="grid"
+                )
+        return self.catalog.street_of(new.community)
+
+    def _next_case_no(self, s: Session, day: str) -> str:
+        last = s.scalar(
+            update(CaseCounter)
+            .where(CaseCounter.day == day)
+            .values(last=CaseCounter.last + 1)
+            .returning(CaseCounter.last)
+        )
+        if last is None:
+            s.add(CaseCounter(day=day, last=1))
+            s.flush()  # a concurrent first case of the day raises IntegrityError → retried
+            last = 1
+        return f"C{day}-{last:06d}"
+
+    def _act(
+        self,
+        s: Session,
+        case_no: str,
+        kind: EventKind,
+        actor: Actor,
+        at: datetime,
+        key: str,
+        payload: dict[str, Any],
+    ) -> ActResult:
+        if (ev := self._existing(s, key)) is not None:
+            return self._replay(s, ev, kind, case_no)
+        case = self._load(s, case_no)
+        last_at = s.scalar(select(func.max(CaseEvent.at)).where(CaseEvent.case_id == case.id))
+        if last_at is not None and at < last_at:
+            raise InvalidInput(
+                f"at {at.isoformat()} is before the case's last event ({last_at.isoformat()})",
+                field="at",
+            )
+        before = CaseStatus(case.status)
+        view = CaseView(
+            before,
+            Tier(case.tier),
+            case.community_code,
+            case.assignee,
+            tuple(case.assisting),
+            case.extension_pending,
+            case.arrived_at is not None,
+        )
+        target = decide(view, kind, actor)
+        assert target is not None
+        rules = self.rules(case.item_code, case.item_version)
+        payload = self._effects(case, kind, at, payload, rules)
+        case.status = target.value
+        case.updated_at = at
+        self._set_clock(case, rules)
+        ev = self._append(s, case, kind, actor, at, before, key, payload)
+        s.flush()
+        return ActResult(CaseRecord.of(case), EventRecord.of(ev), replayed=False)
+
+    def _start_work(self, case: Case, rules: DeadlineRules, at: datetime) -> None:
+        """(Re)start the acknowledge/arrive/handle windows, e.g. on dispatch or re-route."""
+        cal = self.calendar
+        case.clock_start = at
+        case.ladder_done, case.supervision_level = 0, None  # new windows, new ladder
+        case.acknowledge_due = cal.deadline(at, rules.acknowledge)
+        case.arrive_due = cal.deadline(at, rules.arrive) if rules.arrive else None
+        case.handle_due = cal.deadline(at, rules.handle)
+
+    def _department(self, code: str, field: str) -> str:
+        if code not in self.catalog.departments:
+            raise InvalidInput(f"unknown department {code!r}", field=field)
+        return code
+
+    def _effects(
+        self,
+        case: Case,
+        kind: EventKind,
+        at: datetime,
+        payload: dict[str, Any],
+        rules: DeadlineRules,
+    ) -> dict[str, Any]:
+        """Change the case row for ``kind``; return the payload to record."""
+        cal = self.calendar
+        K = EventKind
+        if kind == K.DISPATCHED:
+            default = case.lead_department if case.tier == Tier.DEPARTMENT else COMMUNITY_UNIT
+            case.assignee = self._department(
+                payload.get("department", default), "payload.department"
+            )
+            payload["department"] = case.assignee
+            case.dispatched_at = at
+            self._start_work(case, rules, at)
+        elif kind == K.ACKNOWLEDGED:
+            case.acknowledged_at = at
+        elif kind == K.RETURNED:
+            case.return_count += 1
+            case.acknowledged_at = None
+            payload["department"] = case.assignee
+            self._start_work(case, rules, at)  # the dispatcher's re-route window
+        elif kind == K.REROUTED:
+            dept = self._department(payload["department"], "payload.department")
+            if dept == case.assignee:
+                raise InvalidInput(f"case is already with {dept}", field="payload.department")
+            payload["from_department"] = case.assignee
+            case.assignee = dept
+            case.arrived_at = None
+            self._start_work(case, rules, at)
+        elif kind == K.ARRIVED:
+            case.arrived_at = at
+        elif kind == K.EXTENSION_REQUESTED:
+            case.extension_pending = True
+        elif kind == K.EXTENSION_GRANTED:
+            amount, unit = self._pending_extension(case, payload)
+            case.extension_pending = False
+            case.extension_count += 1
+            assert case.handle_due is not None
+            old = case.handle_due
+            case.handle_due = cal.deadline(old, Duration(amount, TimeUnit(unit)))
+            payload.update(
+                amount=amount,
+                unit=unit,
+                handle_due_before=old.isoformat(),
+                handle_due=case.handle_due.isoformat(),
+            )
+        elif kind == K.EXTENSION_REFUSED:
+            case.extension_pending = False
+        elif kind == K.HANDLED:
+            case.handled_at = at
+            case.review_due = cal.deadline(at, rules.review)
+        elif kind == K.REVIEW_STARTED:
+            if case.tier == Tier.FIELD_FIX:
+                case.spot_check = True
+        elif kind in (K.REVIEW_FAILED, K.REOPENED):
+            case.rework_count += 1
+            case.handled_at = None
+            case.clock_start = at
+            case.ladder_done, case.supervision_level = 0, None
+            case.handle_due = cal.deadline(at, rules.handle)
+            payload["handle_due"] = case.handle_due.isoformat()
+        elif kind == K.RATED:
+            case.rating = payload["rating"]
+        elif kind == K.CLOSED:
+            if case.status == CaseStatus.HANDLED and case.tier == Tier.FIELD_FIX:
+                case.spot_check = False
+            case.closed_at = at
+        return payload
+
+    def _pending_extension(self, case: Case, payload: dict[str, Any]) -> tuple[float, str]:
+        """The granted amount: as given, else as requested in the pending request."""
+        if "amount" in payload or "unit" in payload:
+            try:
+                amount, unit = float(payload["amount"]), TimeUnit(payload["unit"]).value
+            except (KeyError, ValueError) as exc:
+                raise InvalidInput(
+                    "an extension grant needs amount > 0 and a valid unit", field="payload.amount"
+                ) from exc
+            if not 0 < amount <= 1000:
+                raise InvalidInput("amount must be in (0, 1000]", field="payload.amount")
+            return amount, unit
+        session = Session.object_session(case)
+        assert session is not None
+        req = session.scalar(
+            select(CaseEvent)
+            .where(
+                CaseEvent.case_id == case.id, CaseEvent.kind == EventKind.EXTENSION_REQUESTED.value
+            )
+            .order_by(CaseEvent.seq.desc())
+            .limit(1)
+        )
+        assert req is not None
+        return float(req.payload["amount"]), str(req.payload["unit"])
+
+    def _set_clock(self, case: Case, rules: DeadlineRules) -> None:
+        """Point the case at the time limit that runs in its (new) state."""
+        kind = running_clock_kind(CaseStatus(case.status), Tier(case.tier))
+        if kind is None:
+            case.clock_kind = case.clock_unit = case.clock_due = case.next_sweep_at = None
+            return
+        due = {
+            DeadlineKind.ACKNOWLEDGE: case.acknowledge_due,
+            DeadlineKind.ARRIVE: case.arrive_due or case.handle_due,
+            DeadlineKind.HANDLE: case.handle_due,
+            DeadlineKind.REVIEW: case.review_due,
+        }[kind]
+        start = case.handled_at if kind == DeadlineKind.REVIEW else case.clock_start
+        assert due is not None and start is not None
+        if (case.clock_kind, case.clock_due) != (kind.value, due):
+            if case.clock_kind != kind.value:
+                case.ladder_done, case.supervision_level = 0, None  # a new limit, a new ladder
+            case.clock_kind, case.clock_due = kind.value, due
+        unit = rule_for(rules, kind).unit
+        case.clock_unit = unit.value
+        clock = Clock(kind, start, due, unit)
+        case.next_sweep_at = self.ladder.step_due_at(self.calendar, clock, case.ladder_done)
+
+    def _append(
+        self,
+        s: Session,
+        case: Case,
+        kind: EventKind,
+        actor: Actor,
+        at: datetime,
+        before: CaseStatus | None,
+        key: str,
+        payload: dict[str, Any],
+    ) -> CaseEvent:
+        seq = (
+            s.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id)) or 0
+        ) + 1
+        ev = CaseEvent(
+            case_id=case.id,
+            seq=seq,
+            kind=kind.value,
+            actor=actor.name,
+            role=actor.role.value,
+            department=actor.department,
+            community=actor.community,
+            at=at,
+            recorded_at=datetime.now(UTC),
+            from_status=before.value if before else None,
+            to_status=case.status,
+            payload=payload,
+            idempotency_key=key,
+        )
+        s.add(ev)
+        s.flush()
+        self._queue_notices(s, case, kind, ev)
+        return ev
+
+    def _queue_notices(self, s: Session, case: Case, kind: EventKind, ev: CaseEvent) -> None:
+        """Outbox: notices are rows in the same transaction as the event they announce."""
+        for n in notices(facts(case), kind):
+            s.add(
+                Notification(
+                    case_id=case.id,
+                    kind=n.kind,
+                    recipient=n.recipient,
+                    body=n.body,
+                    status="pending",
+                    attempts=0,
+                    created_at=ev.at,
+                    idempotency_key=f"{ev.idempotency_key}|{n.kind}|{n.recipient}"[:200],
+                )
+            )
+
+
+def facts(case: Case | CaseRecord) -> CaseFacts:
+    return CaseFacts(
+        case_no=case.case_no,
+        status=CaseStatus(case.status),
+        tier=Tier(case.tier),
+        source=case.source,
+        assignee=case.assignee,
+        community=case.community_code,
+        assisting=tuple(case.assisting),
+        reporter=case.reporter,
+        rating=case.rating,
+    )
+
+
+def actor_for(role: Role, name: str, unit: str | None = None) -> Actor:
+    """Convenience: an actor whose unit is a department or a community, by role."""
+    if role == Role.DEPARTMENT:
+        return Actor(role, name, department=unit)
+    if role == Role.COMMUNITY:
+        return Actor(role, name, community=unit)
+    return Actor(role, name)

@@ -1,0 +1,221 @@
+"""The ledger: the governance record (cases + append-only case_events), SQLAlchemy 2 models.
+
+Prefect's database holds orchestration state only; it can be pruned without losing a case.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gridgov.ledger.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16))
+
+
+class TerritoryUnit(Base):
+    __tablename__ = "territory"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("territory.code"))
+
+
+class CatalogItem(Base):
+    """One version of a catalogue item, as loaded; versions are immutable once stored."""
+
+    __tablename__ = "catalog_items"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[int] = mapped_column(Integer)
+    lead_department: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+    loaded_at: Mapped[datetime]
+
+
+class CaseCounter(Base):
+    """Per-day sequence behind case numbers like ``C20261123-000123``."""
+
+    __tablename__ = "case_counters"
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["item_code", "item_version"], ["catalog_items.code", "catalog_items.version"]
+        ),
+        # Supervision sweeps ask "what is due by now?": one range scan on this index.
+        Index("ix_cases_next_sweep_at", "next_sweep_at"),
+        Index("ix_cases_assignee_status", "assignee", "status"),
+        Index("ix_cases_community_status", "community_code", "status"),
+        Index("ix_cases_opened_at", "opened_at"),
+        Index("ix_cases_handle_due", "handle_due"),
+        UniqueConstraint("source_system", "source_id", name="uq_cases_source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(20), unique=True)
+    item_code: Mapped[str] = mapped_column(String(32))
+    item_version: Mapped[int] = mapped_column(Integer)
+    item_name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    reporter: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[list[str]] = mapped_column(default=list)
+    street_code: Mapped[str] = mapped_column(ForeignKey("territory.code"))
+    community_code: Mapped[str] = mapped_column(ForeignKey("territory.code"))
+    grid_code: Mapped[str | None] = mapped_column(ForeignKey("territory.code"))
+    building: Mapped[str | None] = mapped_column(String(120))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lead_department: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+    assisting: Mapped[list[str]] = mapped_column(default=list)
+    assignee: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+
+    opened_at: Mapped[datetime]
+    dispatched_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]
+    handled_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    acknowledge_due: Mapped[datetime | None]
+    arrive_due: Mapped[datetime | None]
+    handle_due: Mapped[datetime | None]
+    review_due: Mapped[datetime | None]
+
+    # The clock the case currently runs against, and where it stands on the ladder.
+    clock_kind: Mapped[str | None] = mapped_column(String(16))
+    clock_start: Mapped[datetime | None]
+    clock_due: Mapped[datetime | None]
+    clock_unit: Mapped[str | None] = mapped_column(String(16))
+    ladder_done: Mapped[int] = mapped_column(Integer, default=0)
+    next_sweep_at: Mapped[datetime | None]
+    supervision_level: Mapped[str | None] = mapped_column(String(16))
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    overdue_since: Mapped[datetime | None]
+
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    extension_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    spot_check: Mapped[bool | None] = mapped_column(Boolean)
+    rating: Mapped[str | None] = mapped_column(String(24))
+    repeat_count: Mapped[int] = mapped_column(Integer, default=1)
+
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    source_system: Mapped[str | None] = mapped_column(String(64))
+    source_id: Mapped[str | None] = mapped_column(String(128))
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012
+
+
+class CaseEvent(Base):
+    """Append-only trail of a case. Rows are inserted, never updated or deleted."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", name="uq_case_events_case_seq"),
+        Index("ix_case_events_kind_at", "kind", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str | None] = mapped_column(String(32))
+    community: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class Notification(Base):
+    """Outbox: a notification is recorded here before it is sent, then marked sent."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(120))
+    body: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    """Gateway keys, stored hashed; each bound to one role and unit."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(120))
+    department: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    community: Mapped[str | None] = mapped_column(ForeignKey("territory.code"))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,49 @@
+"""Configuration (pydantic-settings, env prefix ``GRIDGOV_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDGOV_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path("~/.gridgov"), description="Where the ledger file lives")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the ledger; default sqlite in home"
+    )
+    timezone: str = "Asia/Shanghai"
+    office_hours: str = "08:30-12:00,14:00-18:00"
+    catalog_dir: Path | None = Field(
+        default=None, description="Catalogue data directory; default: the shipped catalogue"
+    )
+    ladder: str = "reminded:0.8,supervised:1.0,escalated:1.5"
+    spot_check_share: float = Field(default=0.2, ge=0, le=1)
+    unsatisfied_policy: str = Field(default="reopen", pattern="^(reopen|record)$")
+    webhook_url: str | None = None
+    webhook_retries: int = Field(default=3, ge=0, le=10)
+    launch_mode: str = Field(
+        default="deployment",
+        pattern="^(deployment|inline|none)$",
+        description="How the API starts flows: deployment run, in-process, or record only",
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    @property
+    def ledger_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'ledger.sqlite3'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,35 @@
+"""prefect.yaml is generated from the catalogue and must stay in sync with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from gridgov.flows.casework import function_name
+from gridgov.flows.deployments import render_prefect_yaml
+from gridgov.item_catalog.loader import DEFAULT_DIR, load_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_prefect_yaml_is_in_sync_with_the_catalogue() -> None:
+    expected = render_prefect_yaml(load_catalog(DEFAULT_DIR))
+    current = (ROOT / "prefect.yaml").read_text(encoding="utf-8")
+    assert current == expected, "run `gridgov deployments generate` and commit prefect.yaml"
+
+
+def test_every_item_has_an_importable_entrypoint() -> None:
+    import gridgov.flows.items as items
+
+    doc = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    catalog = load_catalog(DEFAULT_DIR)
+    by_flow = {d["flow_name"]: d for d in doc["deployments"]}
+    for code in catalog.codes:
+        dep = by_flow[f"item-{code}"]
+        path, name = dep["entrypoint"].split(":")
+        assert path == "gridgov/flows/items.py" and name == function_name(code)
+        assert getattr(items, name).name == f"item-{code}"
+        assert f"tier:{int(catalog.latest_of(code).tier)}" in dep["tags"]
+    assert {"supervise", "review-case"} <= set(by_flow)
+    assert by_flow["supervise"]["schedules"][0]["interval"] > 0
