@@ -22,6 +22,14 @@ DirOpt = Annotated[Path | None, typer.Option("--dir", help="catalogue directory"
 OnOpt = Annotated[str | None, typer.Option("--on", help="day (YYYY-MM-DD); default today")]
 
 
+PLURAL = {
+    TerritoryKind.DISTRICT: "district(s)",
+    TerritoryKind.STREET: "streets",
+    TerritoryKind.COMMUNITY: "communities",
+    TerritoryKind.GRID: "grids",
+}
+
+
 def _load(directory: Path | None) -> Catalog:
     return load_catalog(directory or get_settings().catalog_dir)
 
@@ -51,7 +59,7 @@ def print_summary(catalog: Catalog, day: date) -> None:
     console.print(table)
     console.print(
         f"{len(catalog.departments)} departments; territory: "
-        + ", ".join(f"{len(catalog.units(k))} {k.value}s" for k in TerritoryKind)
+        + ", ".join(f"{len(catalog.units(k))} {PLURAL[k]}" for k in TerritoryKind)
     )
 
 

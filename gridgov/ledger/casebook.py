@@ -216,6 +216,7 @@ class CaseBook:
             extension_count=0,
             extension_pending=False,
             repeat_count=1,
+            deadline_source="catalog",
         )
         self._start_work(case, rules, at)
         self._set_clock(case, rules)
@@ -249,17 +250,7 @@ class CaseBook:
         return self.catalog.street_of(new.community)
 
     def _next_case_no(self, s: Session, day: str) -> str:
-        last = s.scalar(
-            update(CaseCounter)
-            .where(CaseCounter.day == day)
-            .values(last=CaseCounter.last + 1)
-            .returning(CaseCounter.last)
-        )
-        if last is None:
-            s.add(CaseCounter(day=day, last=1))
-            s.flush()  # a concurrent first case of the day raises IntegrityError → retried
-            last = 1
-        return f"C{day}-{last:06d}"
+        return allocate_case_numbers(s, day, 1)[0]
 
     def _act(
         self,
@@ -486,6 +477,26 @@ class CaseBook:
                     idempotency_key=f"{ev.idempotency_key}|{n.kind}|{n.recipient}"[:200],
                 )
             )
+
+
+def allocate_case_numbers(s: Session, day: str, count: int) -> list[str]:
+    """Reserve ``count`` consecutive case numbers of local day ``day`` (``YYYYMMDD``).
+
+    One row per day holds the last number; bulk intake and import reserve a block at once.
+    A concurrent first reservation of the day raises IntegrityError: the caller retries."""
+    if count < 1:
+        return []
+    last = s.scalar(
+        update(CaseCounter)
+        .where(CaseCounter.day == day)
+        .values(last=CaseCounter.last + count)
+        .returning(CaseCounter.last)
+    )
+    if last is None:
+        s.add(CaseCounter(day=day, last=count))
+        s.flush()
+        last = count
+    return [f"C{day}-{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
 def facts(case: Case | CaseRecord) -> CaseFacts:

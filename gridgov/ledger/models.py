@@ -97,6 +97,7 @@ class Case(Base):
         Index("ix_cases_community_status", "community_code", "status"),
         Index("ix_cases_opened_at", "opened_at"),
         Index("ix_cases_handle_due", "handle_due"),
+        Index("ix_cases_dedupe_key_opened_at", "dedupe_key", "opened_at"),
         UniqueConstraint("source_system", "source_id", name="uq_cases_source"),
     )
 
@@ -154,6 +155,12 @@ class Case(Base):
     rating: Mapped[str | None] = mapped_column(String(24))
     repeat_count: Mapped[int] = mapped_column(Integer, default=1)
 
+    # Machine-found events repeat: one case per (source, item, place, time window).
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    # "catalog": deadlines computed from the item; "source": kept from an imported system.
+    deadline_source: Mapped[str] = mapped_column(
+        String(16), default="catalog", server_default="catalog"
+    )
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
     source_system: Mapped[str | None] = mapped_column(String(64))
     source_id: Mapped[str | None] = mapped_column(String(128))
