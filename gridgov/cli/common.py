@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -11,8 +12,9 @@ from rich.console import Console
 
 from gridgov.domain.errors import GridgovError
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| tee`) would be wrapped at 80 columns: give tables room.
+console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 P = ParamSpec("P")
 R = TypeVar("R")
 
