@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,44 +38,64 @@ def content_hash(item: Item) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def sync_catalog(s: Session, catalog: Catalog, now: datetime | None = None) -> SyncReport:
-    now = now or datetime.now(UTC)
-    report = SyncReport()
-    depts = {d.code: d for d in s.scalars(select(Department))}
-    for d in catalog.departments.values():
-        row = depts.get(d.code)
-        values = {"name_zh": d.name_zh, "name_en": d.name_en, "level": d.level.value}
+Ref = TypeVar("Ref", Department, TerritoryUnit)
+
+
+def _upsert(
+    s: Session,
+    model: type[Ref],
+    label: str,
+    rows: list[tuple[str, dict[str, Any]]],
+    report: SyncReport,
+) -> None:
+    """Insert new reference rows; update (and report) changed ones; in the given order."""
+    stored = {r.code: r for r in s.scalars(select(model))}
+    for code, values in rows:
+        row = stored.get(code)
         if row is None:
-            s.add(Department(code=d.code, **values))
-            report.added.append(f"department {d.code}")
+            s.add(model(code=code, **values))
+            report.added.append(f"{label} {code}")
         elif any(getattr(row, k) != v for k, v in values.items()):
             for k, v in values.items():
                 setattr(row, k, v)
-            report.changed.append(f"department {d.code}")
+            report.changed.append(f"{label} {code}")
         else:
             report.unchanged += 1
-    s.flush()
-    units = {u.code: u for u in s.scalars(select(TerritoryUnit))}
-    # Parents first, so foreign keys hold while inserting.
+        s.flush()  # parents before children, for the territory's foreign keys
+
+
+def sync_catalog(s: Session, catalog: Catalog, now: datetime | None = None) -> SyncReport:
+    now = now or datetime.now(UTC)
+    report = SyncReport()
+    _upsert(
+        s,
+        Department,
+        "department",
+        [
+            (d.code, {"name_zh": d.name_zh, "name_en": d.name_en, "level": d.level.value})
+            for d in catalog.departments.values()
+        ],
+        report,
+    )
     order = {"district": 0, "street": 1, "community": 2, "grid": 3}
-    for u in sorted(catalog.territory.values(), key=lambda u: order[u.kind.value]):
-        urow = units.get(u.code)
-        uvalues: dict[str, Any] = {
-            "kind": u.kind.value,
-            "name_zh": u.name_zh,
-            "name_en": u.name_en,
-            "parent_code": u.parent,
-        }
-        if urow is None:
-            s.add(TerritoryUnit(code=u.code, **uvalues))
-            report.added.append(f"territory {u.code}")
-        elif any(getattr(urow, k) != v for k, v in uvalues.items()):
-            for k, v in uvalues.items():
-                setattr(urow, k, v)
-            report.changed.append(f"territory {u.code}")
-        else:
-            report.unchanged += 1
-        s.flush()
+    _upsert(
+        s,
+        TerritoryUnit,
+        "territory",
+        [
+            (
+                u.code,
+                {
+                    "kind": u.kind.value,
+                    "name_zh": u.name_zh,
+                    "name_en": u.name_en,
+                    "parent_code": u.parent,
+                },
+            )
+            for u in sorted(catalog.territory.values(), key=lambda u: order[u.kind.value])
+        ],
+        report,
+    )
     stored = {(r.code, r.version): r for r in s.scalars(select(CatalogItem))}
     for item in catalog.items:
         digest = content_hash(item)
