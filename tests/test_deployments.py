@@ -33,3 +33,20 @@ def test_every_item_has_an_importable_entrypoint() -> None:
         assert f"tier:{int(catalog.latest_of(code).tier)}" in dep["tags"]
     assert {"supervise", "review-case"} <= set(by_flow)
     assert by_flow["supervise"]["schedules"][0]["interval"] > 0
+
+
+def test_served_deployments_reload_by_entrypoint() -> None:
+    """serve() re-imports each flow in a subprocess by its entrypoint: both forms resolve."""
+    from prefect.types.entrypoint import EntrypointType
+    from prefect.flows import load_flow_from_entrypoint
+
+    from gridgov.flows.items import item_flow
+
+    dep = item_flow("SJ-SR-001").to_deployment(
+        "gridgov", entrypoint_type=EntrypointType.MODULE_PATH
+    )
+    assert dep.entrypoint == "gridgov.flows.items.item_sj_sr_001"
+    assert load_flow_from_entrypoint(dep.entrypoint).name == "item-SJ-SR-001"
+    assert (
+        load_flow_from_entrypoint("gridgov/flows/items.py:item_sj_sr_001").name == "item-SJ-SR-001"
+    )

@@ -49,6 +49,7 @@ def serve(
     """Serve every item, review and supervision deployment from one process."""
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(poll))
     from prefect import serve as prefect_serve
+    from prefect.types.entrypoint import EntrypointType
 
     from gridgov.flows.casework import item_tags, review_case, supervise
     from gridgov.flows.deployments import DEPLOYMENT, SUPERVISION_INTERVAL
@@ -64,7 +65,11 @@ def serve(
     ]
     catalog = default_runtime().catalog
     deps += [
-        f.to_deployment(DEPLOYMENT, tags=["gridgov", *item_tags(catalog.latest_of(code))])
+        f.to_deployment(
+            DEPLOYMENT,
+            tags=["gridgov", *item_tags(catalog.latest_of(code))],
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
         for code, f in ITEM_FLOWS.items()
     ]
     console.print(f"serving {len(deps)} deployments, at most {limit} runs at once")

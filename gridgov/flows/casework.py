@@ -32,6 +32,7 @@ from gridgov.tasks.casework import (
     sweep_ledger,
 )
 
+ITEMS_MODULE = "gridgov.flows.items"
 REVIEW_KINDS = frozenset({"review_passed", "review_failed", "rated"})
 ItemFlow = Flow[..., Coroutine[Any, Any, State[Any]]]
 
@@ -111,6 +112,9 @@ def build_item_flow(item: Item) -> ItemFlow:
 
     item_flow.__name__ = function_name(item.code)
     item_flow.__qualname__ = item_flow.__name__
+    # Deployments load it by module path (serve() re-imports flows in a subprocess): the
+    # name lives in gridgov.flows.items, not in this module where the closure is defined.
+    item_flow.__module__ = ITEMS_MODULE
     return Flow(
         fn=item_flow,
         name=flow_name(item.code),

@@ -79,8 +79,13 @@ class Launcher:
             if answer is not None:
                 params["answer"] = answer.model_dump(mode="json")
             params["at"] = at.isoformat()
+            step = "report" if answer is None else answer.kind.value
             return await arun_deployment(
-                name, parameters=params, timeout=0, tags=run_tags(self.rt, case)
+                name,
+                parameters=params,
+                timeout=0,
+                tags=run_tags(self.rt, case),
+                flow_run_name=f"{case.case_no} · {case.item_name} · {step}",
             )
         with tags(*run_tags(self.rt, case)):
             if review:
