@@ -251,3 +251,26 @@ def test_case_keeps_the_item_version_it_was_opened_under(runtime: Runtime) -> No
     )
     assert (old.case.item_version, new.case.item_version) == (v1.version, v2.version)
     assert book.get(old.case.case_no).item_version == v1.version
+
+
+def test_dispatcher_refuses_a_return(runtime: Runtime) -> None:
+    cat, book = runtime.catalog, runtime.book
+    item = pick(cat, 3)
+    no = book.open_case(new_case(cat, item), PATROLLER, at(2026, 11, 23, 9), "o").case.case_no
+    lead = Actor(Role.DEPARTMENT, "duty", department=item.lead_department)
+    book.act(no, K.DISPATCHED, DISPATCHER, at(2026, 11, 23, 9, 5), "d")
+    book.act(no, K.RETURNED, lead, at(2026, 11, 23, 9, 30), "r", {"reason": "not ours"})
+    with pytest.raises(InvalidInput):  # a refusal needs its reason
+        book.act(no, K.RETURN_REFUSED, DISPATCHER, at(2026, 11, 23, 10), "rf0")
+    refused = book.act(
+        no,
+        K.RETURN_REFUSED,
+        DISPATCHER,
+        at(2026, 11, 23, 10),
+        "rf",
+        {"reason": "this is within your remit"},
+    )
+    assert refused.case.status == CaseStatus.DISPATCHED
+    assert refused.case.assignee == item.lead_department and refused.case.return_count == 1
+    assert refused.case.clock_kind == "acknowledge"
+    book.act(no, K.ACKNOWLEDGED, lead, at(2026, 11, 23, 10, 5), "a")  # back with them

@@ -50,6 +50,7 @@ def test_catalog_list_show_diff() -> None:
 def test_unknown_item_and_bad_date_are_clear_errors() -> None:
     missing = runner.invoke(app, ["catalog", "show", "ZZ-NOPE-001"])
     assert missing.exit_code == 2 and "unknown item code 'ZZ-NOPE-001'" in missing.output
+    assert "[item_code]" in missing.output  # the field survives rich markup
     bad = runner.invoke(app, ["catalog", "list", "--on", "23/11/2026"])
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
 

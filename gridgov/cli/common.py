@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gridgov.domain.errors import GridgovError
 
@@ -27,8 +28,8 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except GridgovError as exc:
-            where = f" [{exc.field}]" if exc.field else ""
-            err_console.print(f"[bold red]error{where}:[/] {exc.message}", highlight=False)
+            where = f" \\[{escape(exc.field)}]" if exc.field else ""
+            err_console.print(f"[bold red]error{where}:[/] {escape(exc.message)}", highlight=False)
             raise typer.Exit(2) from exc
 
     return wrapper

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from gridgov.cli import catalog, flows
+from gridgov.cli import assess, catalog, flows
 from gridgov.cli.common import console, friendly_errors
 
 app = typer.Typer(help="Grid-governance cases (网格化治理) on Prefect.", no_args_is_help=True)
@@ -15,6 +15,8 @@ app.add_typer(catalog.app, name="catalog")
 app.add_typer(flows.deployments_app, name="deployments")
 app.command()(flows.demo)
 app.command()(flows.serve)
+app.command()(assess.assess)
+app.command()(assess.audit)
 
 
 @app.command()

@@ -89,6 +89,7 @@ class Supervision(_Payload):
 PAYLOADS: dict[EventKind, type[_Payload]] = {
     EventKind.DISPATCHED: Dispatch,
     EventKind.RETURNED: WithReason,
+    EventKind.RETURN_REFUSED: WithReason,
     EventKind.REROUTED: Reroute,
     EventKind.EXTENSION_REQUESTED: ExtensionRequest,
     EventKind.EXTENSION_REFUSED: WithReason,

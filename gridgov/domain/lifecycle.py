@@ -27,6 +27,7 @@ class EventKind(StrEnum):
     ACKNOWLEDGED = "acknowledged"  # 签收
     RETURNED = "returned"  # 退单
     REROUTED = "rerouted"  # 改派 (or taken back by the community)
+    RETURN_REFUSED = "return_refused"  # 退单驳回: the department must handle it after all
     ARRIVED = "arrived"  # 到场
     ASSISTED = "assisted"  # an assisting department reports its part
     EXTENSION_REQUESTED = "extension_requested"  # 申请延期
@@ -97,6 +98,7 @@ TRANSITIONS: Mapping[EventKind, Transition] = {
             R.COMMUNITY,
         ),
         _t(EventKind.REROUTED, {S.RETURNED}, S.DISPATCHED, R.DISPATCHER, R.COMMUNITY),
+        _t(EventKind.RETURN_REFUSED, {S.RETURNED}, S.DISPATCHED, R.DISPATCHER, R.COMMUNITY),
         _t(EventKind.ARRIVED, {S.ACKNOWLEDGED}, S.IN_PROGRESS, R.DEPARTMENT, R.COMMUNITY),
         _t(EventKind.ASSISTED, WORKING | {S.DISPATCHED}, None, R.DEPARTMENT),
         _t(EventKind.EXTENSION_REQUESTED, WORKING, None, R.DEPARTMENT, R.COMMUNITY),

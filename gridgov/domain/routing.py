@@ -89,7 +89,7 @@ def notices(case: CaseFacts, last: EventKind) -> list[Notice]:
     """Who is told about ``last`` (already applied to ``case``)."""
     body = {"case_no": case.case_no, "status": case.status.value, "event": last.value}
     out: list[Notice] = []
-    if last in (K.DISPATCHED, K.REROUTED):
+    if last in (K.DISPATCHED, K.REROUTED, K.RETURN_REFUSED):
         out.append(Notice("dispatched", _handler(case), body))
         out += [
             Notice("assist_requested", f"department:{d}", body)

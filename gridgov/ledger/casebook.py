@@ -340,6 +340,9 @@ class CaseBook:
             case.assignee = dept
             case.arrived_at = None
             self._start_work(case, rules, at)
+        elif kind == K.RETURN_REFUSED:
+            payload["department"] = case.assignee
+            self._start_work(case, rules, at)  # the department's windows run again
         elif kind == K.ARRIVED:
             case.arrived_at = at
         elif kind == K.EXTENSION_REQUESTED:

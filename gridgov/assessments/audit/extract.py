@@ -1,0 +1,139 @@
+"""What the auditors look at: the month's cases with every stored deadline, their whole
+trails, the catalogue rows and reference codes, and raw counts straight from SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, case, exists, func, select
+from sqlalchemy.orm import aliased
+
+from gridgov.assessments.extract import Kind, Spec, alive_filter, frame, read_reference
+from gridgov.assessments.period import Window
+from gridgov.ledger.models import Case, CaseEvent
+
+CASE_COLUMNS: list[tuple[str, Kind]] = [
+    ("id", "int"),
+    ("case_no", "obj"),
+    ("item_code", "obj"),
+    ("item_version", "int"),
+    ("tier", "int"),
+    ("status", "obj"),
+    ("source", "obj"),
+    ("community_code", "obj"),
+    ("grid_code", "obj"),
+    ("street_code", "obj"),
+    ("assignee", "obj"),
+    ("lead_department", "obj"),
+    ("spot_check", "bool"),
+    ("rating", "obj"),
+    *(
+        (t, "time")
+        for t in (
+            "opened_at",
+            "handled_at",
+            "closed_at",
+            "acknowledge_due",
+            "arrive_due",
+            "handle_due",
+            "review_due",
+        )
+    ),
+]
+RAW_COUNTS = ("reported", "closed", "handled", "rated", "returns")
+
+
+@dataclass
+class AuditExtract:
+    window: Window
+    cases: pd.DataFrame  # the month's cases (as the assessment scopes them), µs timestamps
+    events: pd.DataFrame  # every event of those cases, by (case_id, seq)
+    items: pd.DataFrame
+    departments: pd.DataFrame
+    territory: pd.DataFrame
+    raw_counts: dict[str, int]  # month counts by plain SQL, for the KPI reconciliation
+
+
+def read_cases(conn: Connection, window: Window) -> pd.DataFrame:
+    stmt = select(*(getattr(Case, c) for c, _ in CASE_COLUMNS)).where(alive_filter(window))
+    return frame(conn, stmt, CASE_COLUMNS)
+
+
+def read_events(conn: Connection, window: Window) -> pd.DataFrame:
+    pl = CaseEvent.payload
+    stmt = (
+        select(
+            CaseEvent.case_id,
+            CaseEvent.seq,
+            CaseEvent.kind,
+            CaseEvent.at,
+            CaseEvent.department,
+            CaseEvent.from_status,
+            CaseEvent.to_status,
+            case((CaseEvent.kind == "rated", pl["rating"].as_string()), else_=None),
+            case((CaseEvent.kind == "extension_granted", pl["amount"].as_string()), else_=None),
+            case((CaseEvent.kind == "extension_granted", pl["unit"].as_string()), else_=None),
+        )
+        .where(CaseEvent.case_id.in_(select(Case.id).where(alive_filter(window))))
+        .order_by(CaseEvent.case_id, CaseEvent.seq)
+    )
+    spec: Spec = [
+        ("case_id", "int"),
+        ("seq", "int"),
+        ("kind", "obj"),
+        ("at", "time"),
+        ("department", "obj"),
+        ("from_status", "obj"),
+        ("to_status", "obj"),
+        ("rating", "obj"),
+        ("ext_amount", "obj"),
+        ("ext_unit", "obj"),
+    ]
+    df = frame(conn, stmt, spec)
+    df["ext_amount"] = pd.to_numeric(df["ext_amount"], errors="coerce").astype(float)
+    return df
+
+
+def raw_counts(conn: Connection, window: Window) -> dict[str, int]:
+    """The month's counts by plain SQL over ``case_events`` (independent of the KPI code)."""
+
+    def count(kind: str, *extra: object) -> int:
+        stmt = select(func.count()).where(
+            CaseEvent.kind == kind,
+            CaseEvent.at >= window.start,
+            CaseEvent.at < window.cutoff,
+            *extra,  # type: ignore[arg-type]
+        )
+        return int(conn.execute(stmt).scalar_one())
+
+    # Reported = created events in the month whose case was not cancelled by the cutoff.
+    later = aliased(CaseEvent)
+    cancelled = (
+        select(later.id)
+        .where(
+            later.case_id == CaseEvent.case_id,
+            later.kind == "cancelled",
+            later.at < window.cutoff,
+        )
+        .correlate(CaseEvent)
+    )
+    return {
+        "reported": count("created", ~exists(cancelled)),
+        "closed": count("closed"),
+        "handled": count("handled"),
+        "rated": count("rated"),
+        "returns": count("returned"),
+    }
+
+
+def read_audit(engine: Engine, window: Window) -> AuditExtract:
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            cases = read_cases(conn, window)
+            events = read_events(conn, window)
+            items, depts, territory = read_reference(conn)
+            counts = raw_counts(conn, window)
+    return AuditExtract(window, cases, events, items, depts, territory, counts)

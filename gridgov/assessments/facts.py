@@ -1,0 +1,210 @@
+"""The counting rules (docs/assessment.md): which cases are due in the month, which closed,
+on time or late, who is charged, and which events and windows count in the month.
+
+Pure functions of the extract; no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridgov.assessments.extract import NEVER, LedgerExtract
+from gridgov.assessments.officetime import OfficeClock, clock_for, to_us
+from gridgov.assessments.period import Window
+from gridgov.assessments.rules import rule_table, rules_for
+from gridgov.assessments.trail import Trail, read_trail
+from gridgov.domain.calendar import WorkingCalendar
+from gridgov.domain.lifecycle import COMMUNITY_UNIT
+
+PLACE = ("community_code", "grid_code", "street_code")
+
+
+@dataclass
+class Facts:
+    window: Window
+    cases: pd.DataFrame  # the due set: one row per case due in the month, with outcome flags
+    events: pd.DataFrame  # events in the month, with the holder and the case's place
+    windows: pd.DataFrame  # acknowledge/arrive windows decided in the month
+    reported: pd.DataFrame  # cases reported in the month (cancelled ones left out)
+    assisting: pd.DataFrame  # (case_id, dept) for due cases with assisting departments
+    handlers: pd.DataFrame  # (case_id, actor, role) of every handling of a due case
+
+
+def build_clock(cal: WorkingCalendar, ex: LedgerExtract, rules: pd.DataFrame) -> OfficeClock:
+    """An office clock over every moment the month's facts touch (reports, events, the
+    cutoff), with room after the cutoff for acknowledge/arrive deadlines."""
+    lows = [to_us(ex.window.start)]
+    for values in (ex.events["at"].to_numpy(), ex.cases["opened_at"].to_numpy()):
+        if values.size:
+            lows.append(int(values.min()))
+    margin = 0
+    if len(rules):
+        margin = int(max(rules["acknowledge_span"].max(), rules["arrive_span"].max(), 0))
+    return clock_for(cal, min(lows), to_us(ex.window.cutoff), margin)
+
+
+def derive(ex: LedgerExtract, cal: WorkingCalendar) -> Facts:
+    w = ex.window
+    start, cutoff = to_us(w.start), to_us(w.cutoff)
+    cases = ex.cases
+    table = rule_table(ex.items, cal)
+    clock = build_clock(cal, ex, table)
+    case_rules = rules_for(cases["item_code"], cases["item_version"], table)
+    trail = read_trail(ex.events, case_rules, clock)
+    per = _PerCase(trail.per_case, cases.index)
+    received = per.get("received_at", NEVER)
+    cancelled_at = per.get("cancelled_at", NEVER)
+
+    opened = cases["opened_at"].to_numpy()
+    handled = cases["handled_at"].to_numpy()
+    closed_at = cases["closed_at"].to_numpy()
+    due = cases["handle_due"].to_numpy()
+    live = cancelled_at >= cutoff
+    closed = live & (closed_at >= start) & (closed_at < cutoff)
+    due_in = (due >= start) & (due < cutoff)
+    in_scope = closed | (live & due_in)
+    handled_by = handled < cutoff
+    on_time = closed & (handled <= due)
+    overdue = in_scope & ((handled_by & (handled > due)) | (~handled_by & (due < cutoff)))
+
+    cf = cases.loc[in_scope, ["tier", "source", "item_code", "item_version", *PLACE]]
+    cf = cf.assign(
+        closed_at=closed_at[in_scope],
+        closed=closed[in_scope],
+        on_time=on_time[in_scope],
+        overdue=overdue[in_scope],
+        extended=per.get("extended", False)[in_scope],
+        reworked=per.get("reworked", False)[in_scope],
+        rating=per.get("last_rating", None)[in_scope],
+        # The outcome is charged to whoever holds the case at the cutoff; a case sitting
+        # returned (awaiting re-route) is charged to no department.
+        department=_charged(per.get("pending_return", False), per.get("holder", COMMUNITY_UNIT))[
+            in_scope
+        ],
+        handling_hours=_handling_hours(
+            clock, np.where(received < NEVER, received, opened), handled, closed
+        )[in_scope],
+    )
+    cf["department"] = cf["department"].astype("category")
+
+    events = _month_events(trail, cases, start)
+    windows = _month_windows(trail.windows, cases, start, cutoff)
+    rep_mask = (opened >= start) & live
+    reported = cases.loc[rep_mask, ["tier", "source", *PLACE]]
+    assisting = _assisting(cf, ex.items)
+    return Facts(w, cf, events, windows, reported, assisting, _handlers(trail, cf))
+
+
+class _PerCase:
+    """Trail facts aligned with the cases; a case without events in the read (e.g. reported
+    before the month and untouched since) gets the default. Avoids reindex, which would turn
+    int64 columns with gaps into floats (and NEVER into an overflow)."""
+
+    def __init__(self, per_case: pd.DataFrame, index: pd.Index) -> None:
+        self.frame = per_case
+        self.pos = per_case.index.get_indexer(index)
+
+    def get(self, column: str, default: object) -> np.ndarray[Any, np.dtype[Any]]:
+        dtype: type = (
+            bool if isinstance(default, bool) else np.int64 if isinstance(default, int) else object
+        )
+        out: np.ndarray[Any, np.dtype[Any]] = np.full(len(self.pos), default, dtype=dtype)
+        found = self.pos >= 0
+        out[found] = self.frame[column].to_numpy()[self.pos[found]]
+        return out
+
+
+def _charged(
+    pending_return: np.ndarray[Any, np.dtype[Any]], holder: np.ndarray[Any, np.dtype[Any]]
+) -> np.ndarray[Any, np.dtype[Any]]:
+    """The holder at the cutoff, or None for a case awaiting re-route after a return."""
+    out = holder.astype(object).copy()
+    out[pending_return.astype(bool)] = None
+    return out
+
+
+def _handling_hours(
+    clock: OfficeClock,
+    received: np.ndarray[tuple[int], np.dtype[np.int64]],
+    handled: np.ndarray[tuple[int], np.dtype[np.int64]],
+    closed: np.ndarray[tuple[int], np.dtype[np.bool_]],
+) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
+    """Working hours from receipt (last dispatch/re-route, or the report) to the final
+    handling, for closed cases; NaN elsewhere."""
+    out = np.full(len(handled), np.nan)
+    # Bad timestamps (the audit flags them) get no handling time instead of an error.
+    ok = closed & (received >= clock.lo) & (received <= handled) & (handled < clock.hi)
+    out[ok] = clock.working_hours(received[ok], handled[ok])
+    return out
+
+
+def _month_events(trail: Trail, cases: pd.DataFrame, start: int) -> pd.DataFrame:
+    ev = trail.events
+    ev = ev[ev["at"].to_numpy() >= start]
+    place = cases[[*PLACE, "tier"]].reindex(ev["case_id"].to_numpy())
+    return ev.assign(**{c: place[c].array for c in (*PLACE, "tier")}).reset_index(drop=True)
+
+
+def _month_windows(w: pd.DataFrame, cases: pd.DataFrame, start: int, cutoff: int) -> pd.DataFrame:
+    """A window counts in the month its outcome became known: the acknowledgement if on
+    time, else the deadline (so a late answer never counts twice). A window ended by a
+    return or cancellation before that moment does not count."""
+    out = w.copy()
+    for prefix, due_col in (("ack", "ack_due"), ("arrive", "arrive_due")):
+        got = out[f"{prefix}_at"].to_numpy()
+        due = out[due_col].to_numpy()
+        decided = np.minimum(got, due)
+        counted = (
+            (due < NEVER)
+            & (decided >= start)
+            & (decided < cutoff)
+            & (out["end_at"].to_numpy() >= decided)
+        )
+        out[f"{prefix}_counted"] = counted
+        out[f"{prefix}_on_time"] = counted & (got <= due)
+        out[f"{prefix}_late"] = counted & (got > due) & (got < NEVER)
+        out[f"{prefix}_missed"] = counted & (got == NEVER)
+    keep = out["ack_counted"].to_numpy() | out["arrive_counted"].to_numpy()
+    out = out[keep]
+    place = cases[list(PLACE)].reindex(out["case_id"].to_numpy())
+    return out.assign(**{c: place[c].array for c in PLACE}).reset_index(drop=True)
+
+
+def _handlers(trail: Trail, cf: pd.DataFrame) -> pd.DataFrame:
+    ev = trail.events
+    mask = (ev["kind"] == "handled").to_numpy() & ev["case_id"].isin(cf.index).to_numpy()
+    sub = ev.loc[mask, ["case_id", "actor", "role"]]
+    return pd.DataFrame(
+        {
+            "case_id": sub["case_id"].to_numpy(),
+            "actor": sub["actor"].astype(object).to_numpy(),
+            "role": sub["role"].astype(object).to_numpy(),
+        }
+    )
+
+
+def _assisting(cf: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Assisting departments of each due case, from its item version (cases copy them at
+    opening); a department is not its own assistant when the case ended up with it."""
+    empty = pd.DataFrame({"case_id": [], "dept": []})
+    if items.empty or cf.empty:
+        return empty
+    table = items.loc[items["assisting"].map(len) > 0, ["code", "version", "assisting"]]
+    keys = pd.DataFrame(
+        {
+            "case_id": cf.index.to_numpy(),
+            "item_code": cf["item_code"].astype(str).to_numpy(),
+            "item_version": cf["item_version"].to_numpy(),
+            "charged": cf["department"].astype(object).to_numpy(),
+        }
+    )
+    m = keys.merge(table, left_on=["item_code", "item_version"], right_on=["code", "version"])
+    if m.empty:
+        return empty
+    m = m.explode("assisting")
+    m = m[m["assisting"].to_numpy() != m["charged"].to_numpy()]
+    return pd.DataFrame({"case_id": m["case_id"].to_numpy(), "dept": m["assisting"].to_numpy()})

@@ -1,0 +1,122 @@
+"""``gridgov assess`` (monthly assessment and reports) and ``gridgov audit`` (data checks)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gridgov.cli.common import console, err_console, friendly_errors
+
+MonthOpt = Annotated[
+    str | None, typer.Option("--month", "-m", help="YYYY-MM (default: the last complete month)")
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="output directory (default: $GRIDGOV_HOME/reports/YYYY-MM)"),
+]
+
+
+def _pct(v: float) -> str:
+    return "–" if pd.isna(v) else f"{100 * v:.1f}%"  # NaN: no cases
+
+
+@friendly_errors
+def assess(
+    month: MonthOpt = None,
+    scheme: Annotated[
+        str, typer.Option("--scheme", "-s", help="shipped scheme (default, fenghuang) or YAML path")
+    ] = "default",
+    out: OutOpt = None,
+) -> None:
+    """Score departments, communities, grids and sunk staff for a month; write CSV, XLSX, HTML."""
+    from gridgov.assessments.engine import STAGES
+    from gridgov.assessments.engine import assess as run
+    from gridgov.assessments.period import Month
+    from gridgov.assessments.reports import write_reports
+    from gridgov.assessments.reports.files import default_out_dir
+    from gridgov.assessments.scheme import load_scheme
+    from gridgov.runtime import build_runtime
+
+    chosen = load_scheme(scheme)  # a bad scheme fails before touching the ledger
+    rt = build_runtime()
+    now = datetime.now(UTC)
+    m = Month.parse(month) if month else Month.previous(now, rt.calendar.tz)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("assessing", total=len(STAGES) + 1)
+
+        def stage(name: str) -> None:
+            progress.update(task, description=f"{m.label}: {name}", advance=1)
+
+        a = run(rt.engine, rt.calendar, m, chosen, now=now, progress=stage)
+        progress.update(task, description=f"{m.label}: writing reports", advance=1)
+        files = write_reports(a, out or default_out_dir(rt.settings.home, m.label))
+    t = a.totals
+    console.print(
+        f"[bold]{m.label}[/] ({chosen.name}): {t['due']:.0f} cases due, "
+        f"{t['closed']:.0f} closed ({_pct(t['closure_rate'])}), "
+        f"{_pct(t['on_time_closure_rate'])} on time, {t['overdue']:.0f} overdue"
+    )
+    table = Table(title="Departments (ranked)")
+    for col in ("rank", "code", "name", "score", "due", "closure", "on time", "overdue", "flag"):
+        table.add_column(col)
+    dept = a.tables["department"].sort_values(
+        ["rank", "score"], ascending=[True, False], na_position="last"
+    )
+    for code, r in dept.head(20).iterrows():
+        table.add_row(
+            "" if pd.isna(r["rank"]) else str(r["rank"]),
+            str(code),
+            str(r["name_zh"]),
+            "–" if pd.isna(r["score"]) else f"{r['score']:.1f}",
+            str(r["due"]),
+            _pct(r["closure_rate"]),
+            _pct(r["on_time_closure_rate"]),
+            str(r["overdue"]),
+            {"red": "[red]red[/]", "yellow": "[yellow]yellow[/]"}.get(r["flag"], ""),
+        )
+    console.print(table)
+    console.print(f"HTML: {files.html}\nXLSX: {files.xlsx}\nCSV:  {files.directory}/")
+
+
+@friendly_errors
+def audit(month: MonthOpt = None, out: OutOpt = None) -> None:
+    """Check the data behind the month's scores (Great Expectations); exit 1 if any check fails."""
+    from gridgov.assessments.audit.runner import run_audit
+    from gridgov.assessments.period import Month
+    from gridgov.assessments.reports.files import default_out_dir
+    from gridgov.runtime import build_runtime
+
+    rt = build_runtime()
+    now = datetime.now(UTC)
+    m = Month.parse(month) if month else Month.previous(now, rt.calendar.tz)
+    docs_dir = (out or default_out_dir(rt.settings.home, m.label)) / "audit"
+    with console.status(f"auditing {m.label}…"):
+        report = run_audit(rt.engine, rt.calendar, m, now=now, docs_dir=docs_dir)
+    table = Table(
+        title=f"Audit {m.label}: {report.rows['cases']} cases, {report.rows['events']} events"
+    )
+    for col in ("check", "result", "unexpected", "examples", "what it checks"):
+        table.add_column(col)
+    for r in report.results:
+        table.add_row(
+            r.check,
+            "[green]ok[/]" if r.success else "[bold red]FAILED[/]",
+            str(r.unexpected),
+            ", ".join(map(str, r.examples)) if not r.success else "",
+            r.error or r.description,
+        )
+    console.print(table)
+    console.print(f"Data Docs: {report.docs}")
+    if report.failed:
+        names = ", ".join(r.check for r in report.failed)
+        err_console.print(f"[bold red]audit failed[/]: {len(report.failed)} check(s): {names}")
+        raise typer.Exit(1)
+    console.print(f"[green]all {len(report.results)} checks passed[/]")

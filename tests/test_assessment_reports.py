@@ -1,0 +1,122 @@
+"""Reports (CSV, XLSX, self-contained HTML), the CLI and the Prefect flow with its artifacts."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from typer.testing import CliRunner
+
+from gridgov.assessments.engine import assess
+from gridgov.assessments.period import Month
+from gridgov.assessments.reports import write_reports
+from gridgov.assessments.reports.artifacts import ranking_rows, summary_markdown
+from gridgov.assessments.scheme import load_scheme
+from gridgov.cli.main import app
+from gridgov.item_catalog.loader import Catalog
+from gridgov.runtime import Runtime, reset_runtime
+from tests.test_assessment_sample import C1, Ledger, build_october, sample_ledger
+
+NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger(runtime: Runtime, catalog: Catalog) -> Ledger:
+    lg = sample_ledger(runtime, catalog)
+    build_october(lg)
+    return lg
+
+
+@pytest.fixture
+def env(ledger: Ledger, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Ledger]:
+    """The process-wide settings (CLI, flows) pointed at this test's ledger."""
+    url = ledger.rt.engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("GRIDGOV_DATABASE_URL", url)
+    monkeypatch.setenv("GRIDGOV_HOME", str(tmp_path / "home"))
+    reset_runtime()
+    yield ledger
+    reset_runtime()
+
+
+def test_reports_csv_xlsx_and_self_contained_html(ledger: Ledger, tmp_path: Path) -> None:
+    rt = ledger.rt
+    a = assess(rt.engine, rt.calendar, Month(2026, 10), load_scheme(), now=NOW)
+    files = write_reports(a, tmp_path / "out")
+    names = sorted(p.name for p in files.csv)
+    assert names == [f"2026-10-{n}.csv" for n in sorted(
+        ["summary", "department", "community", "grid", "street", "staff", "trend", "scheme"]
+    )]  # fmt: skip
+    with (tmp_path / "out" / "2026-10-department.csv").open(encoding="utf-8-sig") as fh:
+        rows = {r["code"]: r for r in csv.DictReader(fh)}
+    assert (rows["ZCG"]["due"], rows["ZCG"]["overdue"], rows["ZCG"]["score"]) == ("4", "3", "30.0")
+
+    wb = load_workbook(files.xlsx, read_only=True)
+    assert wb.sheetnames == ["summary", "department", "community", "grid", "street", "staff",
+                             "trend", "scheme"]  # fmt: skip
+    sheet = list(wb["community"].iter_rows(values_only=True))
+    header, body = sheet[0], {r[0]: r for r in sheet[1:]}
+    assert body[C1][header.index("due")] == 6
+    assert body[C1][header.index("closure_rate")] == pytest.approx(5 / 6)
+
+    html = files.html.read_text("utf-8")
+    assert "2026-10" in html and "ZCG" in html and "部门ZCG" in html
+    assert len(re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"', html)) == 5
+    assert not re.search(r'(src|href)="(?!data:)', html)  # nothing to fetch: self-contained
+    assert 'class="red"' in html  # the flagged community's row
+
+    md = summary_markdown(a, files)
+    assert "| cases due (应结案) | 9 |" in md and f"1 red ({C1})" in md
+    rows_c = ranking_rows(a.tables["community"])
+    assert rows_c[0]["code"] == C1 and rows_c[0]["rank"] == 1 and rows_c[0]["flag"] == "red"
+
+
+def test_cli_assess_writes_reports_and_explains_bad_input(env: Ledger, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "reports"
+    res = runner.invoke(app, ["assess", "--month", "2026-10", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "9 cases due, 7 closed (77.8%)" in res.output
+    assert (out / "assessment-2026-10.html").exists()
+    assert (out / "assessment-2026-10.xlsx").exists()
+
+    bad = runner.invoke(app, ["assess", "--month", "2026-13"])
+    assert bad.exit_code == 2 and "month '2026-13'" in bad.output
+    scheme = tmp_path / "bad.yaml"
+    scheme.write_text("name: bad\n", "utf-8")
+    bad = runner.invoke(app, ["assess", "--month", "2026-10", "--scheme", str(scheme)])
+    assert bad.exit_code == 2 and "bad.yaml" in bad.output and "title" in bad.output
+    assert not (tmp_path / "home" / "reports").exists()  # refused before writing anything
+
+
+@pytest.mark.prefect
+async def test_flow_writes_reports_and_artifacts(
+    env: Ledger, prefect_server: None, tmp_path: Path
+) -> None:
+    from gridgov.flows.assessment import monthly_assessment
+
+    out = tmp_path / "flow-out"
+    result = await monthly_assessment(month="2026-10", out_dir=str(out))
+    assert result["month"] == "2026-10" and result["totals"]["due"] == 9
+    assert Path(result["html"]).exists()
+    keys = [
+        "assessment-2026-10",
+        "assessment-2026-10-departments",
+        "assessment-2026-10-communities",
+    ]
+    async with get_client() as client:
+        arts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
+    latest = {a.key: a for a in sorted(arts, key=lambda a: a.created or NOW)}
+    assert set(latest) == set(keys)
+    assert latest["assessment-2026-10"].type == "markdown"
+    assert "cases due (应结案) | 9" in str(latest["assessment-2026-10"].data)
+    table = latest["assessment-2026-10-departments"]
+    assert table.type == "table" and "ZCG" in str(table.data)
