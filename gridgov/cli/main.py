@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from gridgov.cli import assess, catalog, flows
+from gridgov.cli import api_cmd, assess, catalog, flows, keys
 from gridgov.cli.common import console, friendly_errors
 
 app = typer.Typer(help="Grid-governance cases (网格化治理) on Prefect.", no_args_is_help=True)
@@ -17,6 +17,8 @@ app.command()(flows.demo)
 app.command()(flows.serve)
 app.command()(assess.assess)
 app.command()(assess.audit)
+app.add_typer(keys.app, name="keys")
+app.command()(api_cmd.api)
 
 
 @app.command()

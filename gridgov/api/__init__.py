@@ -1,0 +1,1 @@
+"""FastAPI gateway: department and community actions, and Open311 GeoReport v2."""

@@ -1,0 +1,89 @@
+"""Who may see which cases, as a Python check (one case) and as SQL (lists).
+
+* dispatcher, reviewer, supervisor, auditor: every case, or those of their street/community
+  when the key is scoped;
+* department: cases assigned to it, or where it is called to assist;
+* community: cases of its community;
+* patroller: cases of its scope, or (unscoped) the cases it reported;
+* citizen app: the cases it reported.
+
+What a role may *do* is the transition table's business (``decide``); a caller must also be
+able to see the case it acts on.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, String, cast, false, or_, select, true
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridgov.api.keystore import Principal
+from gridgov.domain.enums import Role
+from gridgov.domain.errors import NotPermitted
+from gridgov.domain.lifecycle import EventKind
+from gridgov.ledger.models import Case, CaseEvent
+from gridgov.ledger.records import CaseRecord
+
+OVERSIGHT = frozenset({Role.DISPATCHER, Role.REVIEWER, Role.SUPERVISOR, Role.AUDITOR})
+OWN_REPORTS = frozenset({Role.CITIZEN, Role.PATROLLER})
+
+
+def _in_scope(scope: str | None, street: str, community: str) -> bool:
+    return scope is None or scope in (street, community)
+
+
+def creator_of(factory: sessionmaker[Session], case_id: int) -> str | None:
+    with factory() as s:
+        return s.scalar(
+            select(CaseEvent.actor).where(
+                CaseEvent.case_id == case_id, CaseEvent.kind == EventKind.CREATED.value
+            )
+        )
+
+
+def check_visible(p: Principal, case: CaseRecord, factory: sessionmaker[Session]) -> None:
+    """Raise NotPermitted unless ``p`` may see ``case``."""
+    if p.role == Role.DEPARTMENT:
+        if p.department == case.assignee or p.department in case.assisting:
+            return
+        raise NotPermitted(
+            f"case {case.case_no} is neither assigned to nor assisted by department {p.department}",
+            field="case_no",
+        )
+    if p.role in OWN_REPORTS and not (p.role == Role.PATROLLER and p.scope):
+        if creator_of(factory, case.id) == p.actor_name:
+            return
+        raise NotPermitted(f"case {case.case_no} was not reported with this key", field="case_no")
+    if _in_scope(p.scope, case.street_code, case.community_code):
+        return
+    raise NotPermitted(f"case {case.case_no} is outside this key's area {p.scope}", field="case_no")
+
+
+def visible_clause(p: Principal) -> ColumnElement[bool]:
+    """The same rule as :func:`check_visible`, as a WHERE clause on ``cases``."""
+    if p.role == Role.DEPARTMENT:
+        code = p.department or ""
+        # JSON list stored as text on both backends: '["CG", "ZJ"]'; codes have no % or _.
+        return or_(Case.assignee == code, cast(Case.assisting, String).like(f'%"{code}"%'))
+    if p.role in OWN_REPORTS and not (p.role == Role.PATROLLER and p.scope):
+        mine = select(CaseEvent.case_id).where(
+            CaseEvent.kind == EventKind.CREATED.value, CaseEvent.actor == p.actor_name
+        )
+        return Case.id.in_(mine)
+    if p.scope is None:
+        return true() if p.role in OVERSIGHT | {Role.PATROLLER} else false()
+    return or_(Case.street_code == p.scope, Case.community_code == p.scope)
+
+
+def check_may_report(p: Principal, community: str, street: str, source: str) -> None:
+    """Before a case is written: the place and the source must fit the key."""
+    if not _in_scope(p.scope, street, community):
+        raise NotPermitted(
+            f"this key may report in {p.scope} only, not in community {community}",
+            field="community",
+        )
+    allowed = {Role.CITIZEN: {"citizen", "hotline"}, Role.PATROLLER: {"patrol"}}.get(p.role)
+    if allowed is not None and source not in allowed:
+        raise NotPermitted(
+            f"a {p.role.value} key reports with source {' or '.join(sorted(allowed))}",
+            field="source",
+        )

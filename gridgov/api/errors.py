@@ -1,0 +1,153 @@
+"""One error shape for the whole gateway, from typed errors and from FastAPI's own checks.
+
+The gateway answers ``{"error": {"code", "field", "message"}}``; Open311 paths answer the
+GeoReport v2 error list (see :mod:`gridgov.api.open311.render`). The HTTP status follows the
+error type, so a client can branch on either.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridgov.domain.errors import (
+    ConcurrentUpdate,
+    GridgovError,
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+    UnknownItem,
+)
+
+log = logging.getLogger("gridgov.api")
+
+
+class Unauthorized(GridgovError):
+    code = "unauthorized"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(InvalidInput):
+    code = "unsupported_media_type"
+
+
+class LaunchFailed(GridgovError):
+    """The ledger has the command, but the flow run could not be started: retry with the
+    same idempotency key (the retry replays the record and starts the run again)."""
+
+    code = "launch_failed"
+
+
+# Most specific first: UnknownItem is a NotFound, but on the gateway it is always a bad code
+# in the caller's input (an item code in a body or path), so it is 422 like other bad input.
+STATUS: Sequence[tuple[type[GridgovError], int]] = (
+    (Unauthorized, 401),
+    (NotPermitted, 403),
+    (UnknownItem, 422),
+    (NotFound, 404),
+    (InvalidTransition, 409),
+    (IdempotencyConflict, 409),
+    (ConcurrentUpdate, 503),
+    (LaunchFailed, 503),
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (InvalidInput, 422),
+)
+
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def status_of(exc: GridgovError) -> int:
+    return next((status for cls, status in STATUS if isinstance(exc, cls)), 400)
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "field": field, "message": message}}
+
+
+def is_open311(request: Request) -> bool:
+    return request.url.path.startswith("/open311/")
+
+
+def _field_of(loc: Sequence[Any]) -> str | None:
+    """FastAPI's ``("body", "payload", "rating")`` → ``payload.rating``; headers by name."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        where, parts = parts[0], parts[1:]
+        if where == "header" and parts:
+            return "-".join(w.capitalize() for w in parts[0].split("-"))
+        if where in ("query", "path"):
+            parts = parts[:1]  # a repeated parameter is named, not its n-th value
+    return ".".join(parts) or None
+
+
+def validation_problem(exc: RequestValidationError) -> tuple[str, str | None, str]:
+    errors = exc.errors()
+    if not errors:
+        return "invalid_input", None, "invalid request"
+    err = errors[0]
+    field = _field_of(err.get("loc", ()))
+    if err.get("type") == "json_invalid":
+        ctx = err.get("ctx") or {}
+        return "malformed_json", "body", f"malformed JSON: {ctx.get('error', err['msg'])}"
+    message = f"{field or 'body'}: {err.get('msg', 'invalid')}"
+    return "invalid_input", field or "body", message
+
+
+def install(app: FastAPI, open311_response: Any) -> None:
+    """Register the handlers. ``open311_response(request, status, message)`` renders the
+    GeoReport error list for Open311 paths (kept there so this module stays format-free)."""
+
+    def respond(
+        request: Request,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        if is_open311(request):
+            text = f"{field}: {message}" if field and not message.startswith(field) else message
+            resp: Response = open311_response(request, status, text)
+        else:
+            resp = JSONResponse(error_body(code, message, field), status_code=status)
+        for k, v in (headers or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    @app.exception_handler(GridgovError)
+    async def _domain(request: Request, exc: GridgovError) -> Response:
+        status = status_of(exc)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        if status == 401:
+            headers = {"WWW-Authenticate": 'Bearer realm="gridgov"'}
+        return respond(request, status, exc.code, exc.message, exc.field, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        code, field, message = validation_problem(exc)
+        status = 400 if is_open311(request) else 422
+        return respond(request, status, code, message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        field = "body" if exc.status_code == 413 else None
+        return respond(request, exc.status_code, code, str(exc.detail), field, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return respond(request, 500, "internal", "internal error", None)

@@ -1,0 +1,157 @@
+"""Read side of the gateway: filtered, paginated case lists and the supervision board.
+
+Lists page by keyset (``id`` descending), so a page costs the same deep in the list as at
+its top and a case created meanwhile never shifts or repeats a page.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, String, cast, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridgov.api.access import visible_clause
+from gridgov.api.keystore import Principal
+from gridgov.api.schemas import Board, BoardRow
+from gridgov.domain.enums import OPEN_STATUSES
+from gridgov.domain.errors import InvalidInput
+from gridgov.ledger.models import Case
+from gridgov.ledger.records import CaseRecord
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    department: str | None = None  # assigned to, or assisting on
+    community: str | None = None
+    street: str | None = None
+    grid: str | None = None
+    item: str | None = None
+    tier: int | None = None
+    status: tuple[str, ...] = ()
+    overdue: bool | None = None
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
+    limit: int = 50
+    cursor: str | None = None
+    extra: tuple[ColumnElement[bool], ...] = field(default=())
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = list(self.extra)
+        if self.department:
+            out.append(
+                or_(
+                    Case.assignee == self.department,
+                    cast(Case.assisting, String).like(f'%"{self.department}"%'),
+                )
+            )
+        for col, value in (
+            (Case.community_code, self.community),
+            (Case.street_code, self.street),
+            (Case.grid_code, self.grid),
+            (Case.item_code, self.item),
+            (Case.tier, self.tier),
+            (Case.overdue, self.overdue),
+        ):
+            if value is not None:
+                out.append(col == value)
+        if self.status:
+            out.append(Case.status.in_(self.status))
+        if self.opened_from is not None:
+            out.append(Case.opened_at >= self.opened_from)
+        if self.opened_to is not None:
+            out.append(Case.opened_at < self.opened_to)
+        if self.cursor is not None:
+            out.append(Case.id < decode_cursor(self.cursor))
+        return out
+
+
+def encode_cursor(case_id: int) -> str:
+    return f"c{case_id}"
+
+
+def decode_cursor(cursor: str) -> int:
+    if not (cursor.startswith("c") and cursor[1:].isdigit() and len(cursor) < 20):
+        raise InvalidInput(f"cursor {cursor[:40]!r} was not issued by this API", field="cursor")
+    return int(cursor[1:])
+
+
+def list_cases(
+    factory: sessionmaker[Session], p: Principal, flt: CaseFilter
+) -> tuple[list[CaseRecord], str | None]:
+    if flt.opened_from and flt.opened_to and flt.opened_to <= flt.opened_from:
+        raise InvalidInput("opened_to must be after opened_from", field="opened_to")
+    q = (
+        select(Case)
+        .where(visible_clause(p), *flt.clauses())
+        .order_by(Case.id.desc())
+        .limit(flt.limit + 1)
+    )
+    with factory() as s:
+        rows = list(s.scalars(q))
+    more = len(rows) > flt.limit
+    rows = rows[: flt.limit]
+    return [CaseRecord.of(r) for r in rows], encode_cursor(rows[-1].id) if more else None
+
+
+BOARD_COLUMNS = (
+    Case.case_no,
+    Case.item_code,
+    Case.item_name,
+    Case.tier,
+    Case.status,
+    Case.assignee,
+    Case.community_code,
+    Case.clock_kind,
+    Case.clock_due,
+    Case.supervision_level,
+    Case.overdue,
+    Case.overdue_since,
+    Case.next_sweep_at,
+)
+
+
+def board(
+    factory: sessionmaker[Session],
+    p: Principal,
+    now: datetime,
+    flt: CaseFilter,
+    level: str | None = None,
+) -> Board:
+    """Open cases on the ladder, past due, or due but not yet swept; most urgent first."""
+    on_ladder = or_(
+        Case.supervision_level.is_not(None), Case.overdue.is_(True), Case.clock_due <= now
+    )
+    where = [
+        visible_clause(p),
+        Case.status.in_([s.value for s in OPEN_STATUSES]),
+        on_ladder,
+        *flt.clauses(),
+    ]
+    if level is not None:
+        where.append(Case.supervision_level == level)
+    with factory() as s:
+        counted = s.execute(
+            select(Case.supervision_level, Case.assignee, func.count())
+            .where(*where)
+            .group_by(Case.supervision_level, Case.assignee)
+        ).all()
+        rows = s.execute(
+            select(*BOARD_COLUMNS)
+            .where(*where)
+            .order_by(Case.clock_due.asc(), Case.id.asc())
+            .limit(flt.limit)
+        ).all()
+    counts: Counter[str] = Counter()
+    by_assignee: Counter[str] = Counter()
+    for lvl, assignee, n in counted:
+        counts[lvl or "due"] += n
+        by_assignee[assignee] += n
+    return Board(
+        as_of=now,
+        counts=dict(counts),
+        by_assignee=dict(by_assignee),
+        rows=[BoardRow.model_validate(r, from_attributes=True) for r in rows],
+    )

@@ -1,0 +1,214 @@
+"""Request and response bodies of the gateway (pure pydantic: the client imports them too).
+
+Request bodies extend the domain's payload models, so the gateway checks exactly what the
+case book checks (lengths, codes, enums) and the OpenAPI document shows those limits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from gridgov.domain.commands import (
+    ExtensionRequest,
+    Handled,
+    NewCase,
+    NoPayload,
+    Rated,
+    Reroute,
+    WithReason,
+)
+from gridgov.domain.enums import TimeUnit
+from gridgov.ledger.records import CaseRecord, EventRecord
+
+# Printable ASCII, no spaces: safe in headers, URLs and the ledger's 200-character key column.
+IdemKey = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,128}$")]
+KEY_FIELD = Field(
+    default=None,
+    description="Idempotency key (or the Idempotency-Key header): a repeat with the same key "
+    "returns the first outcome and writes nothing.",
+)
+
+
+class FieldFix(BaseModel):
+    """A patroller's on-the-spot fix reported with the case (tier 1 items only)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    evidence: tuple[Annotated[str, StringConstraints(min_length=1, max_length=500)], ...] = Field(
+        min_length=1, max_length=20
+    )
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class CaseIn(NewCase):
+    """上报: a new case. ``community`` (and optionally ``grid``) place it in the territory."""
+
+    idempotency_key: IdemKey | None = KEY_FIELD
+    fix: FieldFix | None = Field(default=None, description="patroller keys: fixed on the spot")
+
+    def new_case(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"idempotency_key", "fix"})
+
+
+class AckIn(NoPayload):
+    idempotency_key: IdemKey | None = KEY_FIELD
+
+
+class ReasonIn(WithReason):
+    idempotency_key: IdemKey | None = KEY_FIELD
+
+
+class ExtensionIn(ExtensionRequest):
+    idempotency_key: IdemKey | None = KEY_FIELD
+
+
+class CompleteIn(Handled):
+    idempotency_key: IdemKey | None = KEY_FIELD
+
+
+class RerouteIn(Reroute):
+    idempotency_key: IdemKey | None = KEY_FIELD
+
+
+class RateIn(Rated):
+    idempotency_key: IdemKey | None = KEY_FIELD
+
+
+class GrantIn(BaseModel):
+    """Grant the pending extension as requested, or with another amount."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    amount: float | None = Field(default=None, gt=0, le=1000)
+    unit: TimeUnit | None = None
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    idempotency_key: IdemKey | None = KEY_FIELD
+
+    @model_validator(mode="after")
+    def _both(self) -> Self:
+        if (self.amount is None) != (self.unit is None):
+            raise ValueError("give amount and unit together, or neither")
+        return self
+
+
+class CaseOut(BaseModel):
+    """A case as the ledger has it (times in UTC, ISO-8601)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    case_no: str
+    item_code: str
+    item_version: int
+    item_name: str
+    tier: int
+    category: str
+    status: str
+    source: str
+    reporter: str
+    description: str
+    street_code: str
+    community_code: str
+    grid_code: str | None
+    building: str | None
+    lat: float | None
+    lon: float | None
+    media: list[str]
+    lead_department: str
+    assignee: str
+    assisting: list[str]
+    opened_at: datetime
+    acknowledge_due: datetime | None
+    arrive_due: datetime | None
+    handle_due: datetime | None
+    review_due: datetime | None
+    handled_at: datetime | None
+    closed_at: datetime | None
+    clock_kind: str | None
+    clock_due: datetime | None
+    next_sweep_at: datetime | None
+    supervision_level: str | None
+    overdue: bool
+    rework_count: int
+    return_count: int
+    extension_count: int
+    extension_pending: bool
+    rating: str | None
+
+    @classmethod
+    def of(cls, rec: CaseRecord) -> CaseOut:
+        return cls.model_validate(rec)
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    seq: int
+    kind: str
+    actor: str
+    role: str
+    department: str | None
+    community: str | None
+    at: datetime
+    from_status: str | None
+    to_status: str
+    payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, rec: EventRecord) -> EventOut:
+        return cls.model_validate(rec)
+
+
+class RunOut(BaseModel):
+    """What was started after recording: a scheduled deployment run, an in-process run, or
+    nothing (launch mode ``none``)."""
+
+    mode: Literal["deployment", "inline", "none"]
+    flow_run_id: str | None = None
+    state: str | None = None
+
+
+class CaseCreated(BaseModel):
+    case: CaseOut
+    replayed: bool = Field(description="true: the key was seen before; nothing new was written")
+    run: RunOut
+
+
+class ActionOut(BaseModel):
+    case: CaseOut
+    event: EventOut
+    replayed: bool
+    run: RunOut
+
+
+class CasePage(BaseModel):
+    items: list[CaseOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: end")
+
+
+class Trail(BaseModel):
+    case_no: str
+    events: list[EventOut]
+
+
+class BoardRow(BaseModel):
+    case_no: str
+    item_code: str
+    item_name: str
+    tier: int
+    status: str
+    assignee: str
+    community_code: str
+    clock_kind: str | None
+    clock_due: datetime | None
+    supervision_level: str | None
+    overdue: bool
+    overdue_since: datetime | None
+    next_sweep_at: datetime | None
+
+
+class Board(BaseModel):
+    """督办 board: open cases on the supervision ladder (or past due), most urgent first."""
+
+    as_of: datetime
+    counts: dict[str, int] = Field(description="rows by ladder step (reminded/supervised/…)")
+    by_assignee: dict[str, int]
+    rows: list[BoardRow]

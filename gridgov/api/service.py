@@ -1,0 +1,180 @@
+"""What the gateway does with a command: check access, record it, start the case's run.
+
+Recording comes first and decides the answer: ``CaseBook`` validates, raises typed errors with
+nothing written, or writes one event (a repeated idempotency key replays instead). Then the
+flow run is started through :class:`~gridgov.flows.launch.Launcher` (its own replayed record
+is a cheap lookup). A run is started on replays too, so a client that retries after a failed
+start gets the case moving; the flows themselves are idempotent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+
+from gridgov import clock
+from gridgov.api.access import check_may_report, check_visible
+from gridgov.api.errors import LaunchFailed
+from gridgov.api.keystore import Principal
+from gridgov.api.schemas import ActionOut, CaseCreated, CaseIn, CaseOut, EventOut, RunOut
+from gridgov.domain.commands import Answer, NewCase
+from gridgov.domain.enums import Role
+from gridgov.domain.errors import GridgovError, InvalidInput, NotPermitted
+from gridgov.domain.lifecycle import EventKind
+from gridgov.ledger.records import ActResult, CaseRecord
+from gridgov.runtime import Runtime
+
+if TYPE_CHECKING:
+    from gridgov.flows.launch import Launcher
+
+MODES = ("deployment", "inline", "none")
+
+
+def stored_key(prefix: str, client_key: str) -> str:
+    """Keys are per API key, so two systems choosing the same key never collide."""
+    return f"api:{prefix}:{client_key}"
+
+
+def scoped_key(p: Principal, client_key: str | None) -> str:
+    return stored_key(p.prefix, client_key or uuid.uuid4().hex)
+
+
+def pick_key(header: str | None, body: str | None) -> str | None:
+    if header is not None and body is not None and header != body:
+        raise InvalidInput(
+            "Idempotency-Key header and body idempotency_key differ", field="idempotency_key"
+        )
+    return header if header is not None else body
+
+
+@dataclass
+class CaseService:
+    rt: Runtime
+    mode: str = "none"
+    _launcher: Launcher | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InvalidInput(f"launch mode must be one of {MODES}", field="launch_mode")
+
+    def launcher(self) -> Launcher:
+        # Imported here: the flows module builds one flow per catalogue item at import time,
+        # which a record-only gateway (mode none) does not need.
+        from gridgov.flows.launch import Launcher, Mode
+
+        if self._launcher is None:
+            self._launcher = Launcher(self.rt, Mode(self.mode))
+        return self._launcher
+
+    # ------------------------------------------------------------------ create
+    async def create(self, p: Principal, body: CaseIn, key: str | None) -> CaseCreated:
+        new = NewCase.model_validate(body.new_case())
+        if new.community in self.rt.catalog.territory:
+            street = self.rt.catalog.territory[new.community].parent or ""
+            check_may_report(p, new.community, street, new.source.value)
+        if body.fix is not None and p.role != Role.PATROLLER:
+            raise NotPermitted("only a patroller reports a field fix", field="fix")
+        actor, at, stored_key = p.actor(), clock.now(), scoped_key(p, key)
+        opened = await run_in_threadpool(self.rt.book.open_case, new, actor, at, stored_key)
+        fix = None
+        if body.fix is not None:
+            fix = Answer(
+                kind=EventKind.HANDLED,
+                role=p.role.value,
+                actor=actor.name,
+                payload=body.fix.model_dump(exclude_none=True),
+                key=f"{stored_key}:fix",
+            )
+        if self.mode == "none":
+            case = opened.case
+            if fix is not None:
+                case = (await self._record(case.case_no, fix, at)).case
+            return CaseCreated(
+                case=CaseOut.of(case), replayed=opened.replayed, run=RunOut(mode="none")
+            )
+        try:
+            case, run = await self.launcher().report(new, actor, at, stored_key, fix)
+        except GridgovError:
+            raise
+        except Exception as exc:
+            raise self._launch_failed(opened.case.case_no, exc) from exc
+        return CaseCreated(
+            case=CaseOut.of(self._fresh(case)), replayed=opened.replayed, run=self._run(run)
+        )
+
+    # ------------------------------------------------------------------ act
+    async def act(
+        self,
+        p: Principal,
+        case_no: str,
+        kind: EventKind,
+        payload: dict[str, Any],
+        key: str | None,
+    ) -> ActionOut:
+        case = await run_in_threadpool(self.rt.book.get, case_no)
+        check_visible(p, case, self.rt.book.factory)
+        actor = p.actor()
+        answer = Answer(
+            kind=kind,
+            role=p.role.value,
+            actor=actor.name,
+            department=actor.department,
+            community=actor.community,
+            payload=payload,
+            key=scoped_key(p, key),
+        )
+        at = clock.now()
+        done = await self._record(case_no, answer, at)
+        run = RunOut(mode="none")
+        if self.mode != "none":
+            try:
+                run = self._run(await self.launcher().answer(case_no, answer, at))
+            except GridgovError:
+                raise
+            except Exception as exc:
+                raise self._launch_failed(case_no, exc) from exc
+        return ActionOut(
+            case=CaseOut.of(self._fresh(done.case)),
+            event=EventOut.of(done.event),
+            replayed=done.replayed,
+            run=run,
+        )
+
+    # ------------------------------------------------------------------ helpers
+    async def _record(self, case_no: str, answer: Answer, at: datetime) -> ActResult:
+        from gridgov.ledger.progress import answer_actor
+
+        book = self.rt.book
+        return await run_in_threadpool(
+            book.act, case_no, answer.kind, answer_actor(answer), at, answer.key, answer.payload
+        )
+
+    def _fresh(self, case: CaseRecord) -> CaseRecord:
+        """In-process runs move the case on (dispatch, review…): show where it is now."""
+        return self.rt.book.get(case.case_no) if self.mode == "inline" else case
+
+    def _run(self, run: Any) -> RunOut:
+        if self.mode == "deployment":  # a FlowRun scheduled on the Prefect server
+            state = getattr(run, "state", None)
+            return RunOut(
+                mode="deployment",
+                flow_run_id=str(run.id),
+                state=getattr(state, "name", None),
+            )
+        details = getattr(run, "state_details", None)
+        run_id = getattr(details, "flow_run_id", None)
+        return RunOut(
+            mode="inline",
+            flow_run_id=str(run_id) if run_id else None,
+            state=getattr(run, "name", None),
+        )
+
+    def _launch_failed(self, case_no: str, exc: Exception) -> LaunchFailed:
+        return LaunchFailed(
+            f"case {case_no} is recorded, but its flow run could not be started "
+            f"({type(exc).__name__}: {exc}); retry with the same idempotency key"
+        )

@@ -1,0 +1,174 @@
+"""Shared set-up of the gateway tests: keys for every role, a live uvicorn, ledger counts.
+
+Imported by tests/test_api*.py, test_open311*.py and test_client*.py (fixtures are
+re-exported there); not a test module itself.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from gridgov import clock
+from gridgov.api.app import create_app
+from gridgov.api.keystore import create_key
+from gridgov.domain.enums import Role, Source, TerritoryKind, Tier
+from gridgov.domain.lifecycle import SYSTEM, EventKind
+from gridgov.item_catalog.models import Item
+from gridgov.ledger.models import Case, CaseEvent, Notification
+from gridgov.runtime import Runtime
+from tests.conftest import at
+
+DAY = at(2026, 11, 23).date()
+
+
+@dataclass
+class World:
+    """A ledger with keys for every role, and the item and places the tests use."""
+
+    rt: Runtime
+    item: Item  # tier 3, reported by patrollers and citizens, with assisting departments
+    community: str
+    grid: str
+    other_community: str  # in another street
+    lead: str
+    assisting: str
+    other_dept: str
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}"}
+
+    def new_case(self, **over: Any) -> dict[str, Any]:
+        body = {
+            "item_code": self.item.code,
+            "community": self.community,
+            "grid": self.grid,
+            "source": "citizen",
+            "reporter": "139-0000-0000",
+            "description": "垃圾堆在路边 rubbish by the road",
+        }
+        body.update(over)
+        return body
+
+    def counts(self) -> tuple[int, int, int]:
+        """Rows in cases, case_events and notifications."""
+        with self.rt.book.factory() as s:
+            return (
+                s.scalar(select(func.count()).select_from(Case)) or 0,
+                s.scalar(select(func.count()).select_from(CaseEvent)) or 0,
+                s.scalar(select(func.count()).select_from(Notification)) or 0,
+            )
+
+    def dispatch(self, case_no: str) -> None:
+        """What the item flow does right after a report (launch mode ``none`` does not)."""
+        self.rt.book.act(case_no, EventKind.DISPATCHED, SYSTEM, clock.now(), f"dispatch-{case_no}")
+
+
+def pick_item(rt: Runtime) -> Item:
+    return next(
+        i
+        for i in sorted(rt.catalog.in_force(DAY), key=lambda i: i.code)
+        if i.tier == Tier.DEPARTMENT
+        and {Source.CITIZEN, Source.PATROL} <= set(i.sources)
+        and i.assisting_departments
+    )
+
+
+def build_world(rt: Runtime) -> World:
+    item = pick_item(rt)
+    grids = sorted(rt.catalog.units(TerritoryKind.GRID), key=lambda u: u.code)
+    grid = grids[0]
+    assert grid.parent is not None
+    street = rt.catalog.street_of(grid.parent)
+    other = next(
+        u.code
+        for u in sorted(rt.catalog.units(TerritoryKind.COMMUNITY), key=lambda u: u.code)
+        if u.parent != street
+    )
+    lead, assisting = item.lead_department, item.assisting_departments[0]
+    other_dept = next(
+        d for d in sorted(rt.catalog.departments) if d not in (lead, assisting, "COMMUNITY")
+    )
+    w = World(rt, item, grid.parent, grid.code, other, lead, assisting, other_dept)
+    f, cat = rt.book.factory, rt.catalog
+    specs: dict[str, tuple[Role, dict[str, str]]] = {
+        "lead": (Role.DEPARTMENT, {"department": lead}),
+        "assisting": (Role.DEPARTMENT, {"department": assisting}),
+        "other_dept": (Role.DEPARTMENT, {"department": other_dept}),
+        "community": (Role.COMMUNITY, {"scope": grid.parent}),
+        "other_community": (Role.COMMUNITY, {"scope": other}),
+        "dispatcher": (Role.DISPATCHER, {}),
+        "street_dispatcher": (Role.DISPATCHER, {"scope": street}),
+        "far_dispatcher": (Role.DISPATCHER, {"scope": other}),
+        "reviewer": (Role.REVIEWER, {}),
+        "supervisor": (Role.SUPERVISOR, {}),
+        "auditor": (Role.AUDITOR, {}),
+        "citizen": (Role.CITIZEN, {}),
+        "citizen2": (Role.CITIZEN, {}),
+        "patroller": (Role.PATROLLER, {"scope": grid.parent}),
+    }
+    for name, (role, unit) in specs.items():
+        w.keys[name], _ = create_key(f, cat, role, f"test {name}", **unit)
+    return w
+
+
+@pytest.fixture
+def world(runtime: Runtime) -> World:
+    return build_world(runtime)
+
+
+@pytest.fixture
+def app(world: World) -> FastAPI:
+    return create_app(world.rt, "none", key_ttl=0)
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` on a real uvicorn on 127.0.0.1 (a free port) in a thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # Copy the context: Prefect's test-harness settings live in context variables.
+    ctx = contextvars.copy_context()
+    thread = threading.Thread(
+        target=ctx.run, args=(server.run,), kwargs={"sockets": [sock]}, daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture
+def live(app: FastAPI) -> Iterator[str]:
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def http(live: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live, timeout=30) as client:
+        yield client
