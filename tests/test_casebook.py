@@ -274,3 +274,43 @@ def test_dispatcher_refuses_a_return(runtime: Runtime) -> None:
     assert refused.case.assignee == item.lead_department and refused.case.return_count == 1
     assert refused.case.clock_kind == "acknowledge"
     book.act(no, K.ACKNOWLEDGED, lead, at(2026, 11, 23, 10, 5), "a")  # back with them
+
+
+def test_extension_grant_payload_is_checked(runtime: Runtime) -> None:
+    cat, book = runtime.catalog, runtime.book
+    item = pick(cat, 3)
+    no = book.open_case(new_case(cat, item), PATROLLER, at(2026, 11, 23, 9), "o").case.case_no
+    lead = Actor(Role.DEPARTMENT, "duty", department=item.lead_department)
+    for n, kind in enumerate((K.DISPATCHED, K.ACKNOWLEDGED, K.ARRIVED)):
+        book.act(no, kind, DISPATCHER if n == 0 else lead, at(2026, 11, 23, 9, 10 + n), f"s{n}")
+    book.act(
+        no,
+        K.EXTENSION_REQUESTED,
+        lead,
+        at(2026, 11, 23, 10),
+        "er",
+        {"amount": 4, "unit": "working_hours", "reason": "rain"},
+    )
+    with pytest.raises(InvalidInput) as bad:
+        book.act(
+            no,
+            K.EXTENSION_GRANTED,
+            DISPATCHER,
+            at(2026, 11, 23, 10, 5),
+            "eg0",
+            {"amount": 2, "unit": "fortnights"},
+        )
+    assert bad.value.field == "payload.unit"
+    with pytest.raises(InvalidInput):
+        book.act(
+            no, K.EXTENSION_GRANTED, DISPATCHER, at(2026, 11, 23, 10, 5), "eg1", {"surprise": True}
+        )
+    granted = book.act(
+        no,
+        K.EXTENSION_GRANTED,
+        DISPATCHER,
+        at(2026, 11, 23, 10, 5),
+        "eg",
+        {"amount": 2, "unit": "working_hours"},
+    )
+    assert granted.event.payload["amount"] == 2 and granted.case.extension_count == 1

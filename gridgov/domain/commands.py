@@ -70,6 +70,14 @@ class ExtensionRequest(_Payload):
         return Duration(self.amount, self.unit)
 
 
+class ExtensionGrant(_Payload):
+    """延期批准: by default the amount requested; the dispatcher may grant another."""
+
+    amount: float | None = Field(default=None, gt=0, le=1000)
+    unit: TimeUnit | None = None
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
 class Handled(_Payload):
     evidence: tuple[Ref, ...] = Field(min_length=1, max_length=20)
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
@@ -92,6 +100,7 @@ PAYLOADS: dict[EventKind, type[_Payload]] = {
     EventKind.RETURN_REFUSED: WithReason,
     EventKind.REROUTED: Reroute,
     EventKind.EXTENSION_REQUESTED: ExtensionRequest,
+    EventKind.EXTENSION_GRANTED: ExtensionGrant,
     EventKind.EXTENSION_REFUSED: WithReason,
     EventKind.HANDLED: Handled,
     EventKind.REVIEW_FAILED: WithReason,
@@ -125,7 +134,6 @@ _FREE = {
     EventKind.SUPERVISED,
     EventKind.ESCALATED,
     EventKind.NOTIFIED,
-    EventKind.EXTENSION_GRANTED,
     EventKind.CLOSED,
     EventKind.REOPENED,
     EventKind.REVIEW_STARTED,

@@ -7,6 +7,7 @@ worker/``gridgov serve`` and returns at once. Either way the ledger is written f
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -55,16 +56,18 @@ class Launcher:
     ) -> tuple[CaseRecord, Any]:
         """上报: record the case, then start its item flow (tier path). A field fix may come
         with the report (``fix``: the patroller's HANDLED answer with evidence)."""
-        opened = self.rt.book.open_case(new, actor, at, key)
+        # Ledger calls are blocking: keep them off the event loop (the gateway is async).
+        opened = await asyncio.to_thread(self.rt.book.open_case, new, actor, at, key)
         case = opened.case
         if fix is not None:
-            case = self._record(case.case_no, fix, at)
+            case = await asyncio.to_thread(self._record, case.case_no, fix, at)
         return case, await self._start(case, fix, at)
 
     async def answer(self, case_no: str, answer: Answer, at: datetime) -> Any:
         """Record the answer (refused at once, with nothing written, if not allowed), then
         run the case's next step; the flow replays the recorded answer by its key."""
-        return await self._start(self._record(case_no, answer, at), answer, at)
+        recorded = await asyncio.to_thread(self._record, case_no, answer, at)
+        return await self._start(recorded, answer, at)
 
     def _record(self, case_no: str, answer: Answer, at: datetime) -> CaseRecord:
         return self.rt.book.act(
