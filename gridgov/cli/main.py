@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from gridgov.cli import api_cmd, assess, catalog, flows, keys
+from gridgov.cli import exchange as exchange_cli
 from gridgov.cli.common import console, friendly_errors
 
 app = typer.Typer(help="Grid-governance cases (网格化治理) on Prefect.", no_args_is_help=True)
@@ -19,6 +20,8 @@ app.command()(assess.assess)
 app.command()(assess.audit)
 app.add_typer(keys.app, name="keys")
 app.command()(api_cmd.api)
+app.add_typer(exchange_cli.import_app, name="import")
+app.command(name="export")(exchange_cli.export)
 
 
 @app.command()

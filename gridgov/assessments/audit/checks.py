@@ -179,8 +179,13 @@ def build_frames(ex: AuditExtract, cal: WorkingCalendar) -> AuditFrames:
             cases["spot_check"].astype(object).to_numpy() == False  # noqa: E712 (None is not False)
         )
     )
+    # Imported history was reviewed (or not) in the source system: its closure says so.
+    imported_close = np.zeros(n, dtype=bool)
+    imported_close[slot[(kind == "closed") & ev["imported"].to_numpy(dtype=bool) & (slot >= 0)]] = (
+        True
+    )
     is_closed = cases["status"].to_numpy() == "closed"
-    cases["closure_reviewed"] = np.where(is_closed, passed | field_fix, True)
+    cases["closure_reviewed"] = np.where(is_closed, passed | field_fix | imported_close, True)
 
     cases["item_version_valid"] = _item_valid(cases, ex.items, cal)
     expected = expected_deadlines(ex, cal, cases)
@@ -191,6 +196,8 @@ def build_frames(ex: AuditExtract, cal: WorkingCalendar) -> AuditFrames:
         ("review", "review_due"),
     ):
         cases[f"{limit}_due_matches"] = expected[limit] == cases[col].to_numpy()
+        if limit == "handle":  # a deadline kept from an imported source is its own
+            cases[f"{limit}_due_matches"] |= cases["deadline_source"].to_numpy() == "source"
         cases[f"expected_{col}"] = _datetimes(expected[limit]).to_numpy()
     cases["case_no_key"] = cases["case_no"].astype(str).str.strip().str.upper()
     parents = ex.territory.set_index("code")["parent_code"]

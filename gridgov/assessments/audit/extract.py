@@ -28,6 +28,7 @@ CASE_COLUMNS: list[tuple[str, Kind]] = [
     ("lead_department", "obj"),
     ("spot_check", "bool"),
     ("rating", "obj"),
+    ("deadline_source", "obj"),
     *(
         (t, "time")
         for t in (
@@ -74,6 +75,7 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
             case((CaseEvent.kind == "rated", pl["rating"].as_string()), else_=None),
             case((CaseEvent.kind == "extension_granted", pl["amount"].as_string()), else_=None),
             case((CaseEvent.kind == "extension_granted", pl["unit"].as_string()), else_=None),
+            case((CaseEvent.kind == "closed", pl["imported"].as_string()), else_=None),
         )
         .where(CaseEvent.case_id.in_(select(Case.id).where(alive_filter(window))))
         .order_by(CaseEvent.case_id, CaseEvent.seq)
@@ -89,9 +91,12 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
         ("rating", "obj"),
         ("ext_amount", "obj"),
         ("ext_unit", "obj"),
+        ("imported", "obj"),
     ]
     df = frame(conn, stmt, spec)
     df["ext_amount"] = pd.to_numeric(df["ext_amount"], errors="coerce").astype(float)
+    # JSON true reads back as 'true' (PostgreSQL) or 1 (SQLite).
+    df["imported"] = df["imported"].astype(str).str.lower().isin(("true", "1"))
     return df
 
 

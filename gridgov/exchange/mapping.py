@@ -1,0 +1,212 @@
+"""The mapping file: how one source system's records become ledger cases (docs/exchange.md).
+
+Validated with pydantic when loaded, then against the catalogue (every code it maps to must
+exist), so a wrong mapping fails before a single row is read, naming the field at fault.
+"""
+
+from __future__ import annotations
+
+import codecs
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from gridgov.domain.commands import first_error
+from gridgov.domain.enums import Source, TerritoryKind
+from gridgov.domain.errors import InvalidInput
+from gridgov.item_catalog.loader import Catalog
+
+ImportStatus = Literal["reported", "dispatched", "handled", "closed", "cancelled"]
+OPEN_TARGETS: frozenset[str] = frozenset({"reported", "dispatched", "handled"})
+# Which end-of-case time each status needs: handled needs ``handled``, closed/cancelled ``closed``.
+NEEDS_END = frozenset({"closed", "cancelled"})
+SourceSystem = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Column = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Canonical fields a source column can feed, in the order readers hand them on.
+FIELDS = (
+    "id",
+    "created",
+    "closed",
+    "handled",
+    "deadline",
+    "status",
+    "department",
+    "type",
+    "community",
+    "grid",
+    "channel",
+    "reporter",
+    "description",
+    "building",
+    "lat",
+    "lon",
+)
+TIME_FIELDS = ("created", "closed", "handled", "deadline")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CsvOptions(_Strict):
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: str = "utf-8"  # any Python codec: gbk, gb18030, utf-8-sig (BOM) …
+    quotechar: str = Field(default='"', min_length=1, max_length=1)
+
+    @model_validator(mode="after")
+    def _codec(self) -> Self:
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {self.encoding!r}") from exc
+        return self
+
+
+class Open311Options(_Strict):
+    """A GeoReport v2 server: ``GET {base_url}/requests.json`` by date window."""
+
+    jurisdiction_id: str | None = None
+    start: datetime | None = None  # the CLI's --since/--until override these
+    end: datetime | None = None
+    window_days: float = Field(default=7, gt=0, le=90)  # the spec caps a query at 90 days
+    # The server's cap per response (spec default 1000): a full response may be truncated,
+    # so the window is halved and asked again.
+    max_per_response: int = Field(default=1000, ge=1, le=100_000)
+    paging: Literal["window", "page"] = "window"
+    page_size: int = Field(default=100, ge=1, le=10_000)  # ``page`` mode only
+    min_window_seconds: int = Field(default=1, ge=1)
+    timeout_seconds: float = Field(default=30, gt=0)
+
+
+class Columns(_Strict):
+    """Source column (CSV header, JSON key, dotted path for nested JSON) for each field."""
+
+    id: Column
+    created: Column
+    status: Column
+    type: Column
+    closed: Column | None = None
+    handled: Column | None = None
+    deadline: Column | None = None
+    department: Column | None = None
+    community: Column | None = None
+    grid: Column | None = None
+    channel: Column | None = None
+    reporter: Column | None = None
+    description: Column | None = None
+    building: Column | None = None
+    lat: Column | None = None
+    lon: Column | None = None
+
+    def used(self) -> dict[str, str]:
+        """field → source column, for the fields this source has."""
+        return {f: c for f in FIELDS if (c := getattr(self, f)) is not None}
+
+
+class ValueMap(_Strict):
+    """Source value → our code; ``default`` catches values not in the table (None: reject)."""
+
+    values: dict[str, str] = Field(default_factory=dict)
+    default: str | None = None
+
+    def codes(self) -> list[tuple[str, str]]:
+        pairs = [(f"values.{k}", v) for k, v in self.values.items()]
+        return pairs + ([("default", self.default)] if self.default is not None else [])
+
+
+class StatusMap(_Strict):
+    values: dict[str, ImportStatus]
+    default: ImportStatus | None = None
+
+
+class Mapping(_Strict):
+    source_system: SourceSystem
+    format: Literal["csv", "jsonl", "open311"] = "csv"
+    csv: CsvOptions = CsvOptions()
+    open311: Open311Options = Open311Options()
+    timezone: str = "Asia/Shanghai"  # of naive times in the source
+    date_format: str = "iso"  # "iso" or a strptime format, e.g. "%Y/%m/%d %H:%M"
+    date_formats: dict[Literal["created", "closed", "handled", "deadline"], str] = Field(
+        default_factory=dict
+    )
+    columns: Columns
+    status: StatusMap
+    types: ValueMap  # → item codes; ``default`` is the catch-all item
+    departments: ValueMap = ValueMap()  # → department codes; empty value: the item's default
+    communities: ValueMap = ValueMap()  # a value that is already a community code passes
+    grids: ValueMap = ValueMap()  # a value that is already a grid code passes
+    channels: ValueMap = ValueMap(default=Source.HOTLINE.value)  # → patrol, citizen, hotline…
+    reporter: str = Field(default="", max_length=120)  # default: "import:<source_system>"
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"timezone: unknown zone {self.timezone!r}") from exc
+        no_place = self.columns.community is None and self.columns.grid is None
+        if no_place and self.communities.default is None:
+            raise ValueError("columns: map community or grid, or give communities.default")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def actor(self) -> str:
+        return f"import:{self.source_system}"
+
+    def date_format_of(self, field: str) -> str:
+        formats = {str(k): v for k, v in self.date_formats.items()}
+        return formats.get(field, self.date_format)
+
+    def check_codes(self, catalog: Catalog) -> None:
+        """Every code the mapping names exists in the catalogue; InvalidInput otherwise."""
+        sources = {s.value for s in Source}
+        grids = {u.code for u in catalog.units(TerritoryKind.GRID)}
+        communities = {u.code for u in catalog.units(TerritoryKind.COMMUNITY)}
+        checks: list[tuple[str, ValueMap, set[str], str]] = [
+            ("types", self.types, set(catalog.codes), "item code"),
+            ("departments", self.departments, set(catalog.departments), "department"),
+            ("communities", self.communities, communities, "community"),
+            ("grids", self.grids, grids, "grid"),
+            ("channels", self.channels, sources, "channel"),
+        ]
+        for name, table, known, what in checks:
+            for where, code in table.codes():
+                if code not in known:
+                    raise InvalidInput(
+                        f"{name}.{where}: unknown {what} {code!r}", field=f"{name}.{where}"
+                    )
+
+
+def parse_mapping(data: object, where: str = "mapping") -> Mapping:
+    try:
+        return Mapping.model_validate(data)
+    except ValidationError as exc:
+        err = first_error(exc)
+        raise InvalidInput(f"{where}: {err.message}", field=err.field) from exc
+
+
+def load_mapping(path: Path, catalog: Catalog | None = None) -> Mapping:
+    """Read and validate a mapping file (and its codes, given the catalogue)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"mapping {path}: cannot read: {exc}", field="mapping") from exc
+    mapping = parse_mapping(data, str(path))
+    if catalog is not None:
+        mapping.check_codes(catalog)
+    return mapping

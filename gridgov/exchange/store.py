@@ -1,0 +1,238 @@
+"""The ledger side of an import: look cases up by source id, insert and update in bulk.
+
+Inserts go through the driver's executemany with values already in the column's stored form
+(SQLite: naive-UTC text exactly as SQLAlchemy writes it, 0/1, JSON text; PostgreSQL: ISO
+timestamps with offset, booleans, JSON text), because SQLAlchemy's per-value type processing
+would cost more than the insert itself. Every value is validated before it gets here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.engine import Row
+
+from gridgov.exchange.prepare import NONE
+from gridgov.exchange.worktime import to_us
+from gridgov.ledger.models import Case, CaseEvent, CatalogItem, Department, TerritoryUnit
+
+I64 = npt.NDArray[np.int64]
+LOOKUP_BATCH = 5_000  # ids per IN (…) list: well under every driver's parameter limit
+# The event columns an import writes (every column but ``id``, listed so that a column added
+# later, with a default, does not break imports).
+EVENT_COLUMNS = (
+    "case_id",
+    "seq",
+    "kind",
+    "actor",
+    "role",
+    "department",
+    "community",
+    "at",
+    "recorded_at",
+    "from_status",
+    "to_status",
+    "payload",
+    "idempotency_key",
+)
+
+
+class Render:
+    """Values in the form the driver stores for our column types, per dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.sqlite = dialect == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+
+    def times(self, us: I64) -> list[str | None]:
+        missing = us == NONE
+        a = np.datetime_as_string(np.where(missing, 0, us).astype("datetime64[us]"), unit="us")
+        if self.sqlite:  # "YYYY-MM-DD HH:MM:SS.ffffff", as SQLAlchemy writes SQLite DATETIME
+            a.view(np.uint32).reshape(len(a), -1)[:, 10] = ord(" ")
+            out: list[str | None] = a.tolist()
+        else:
+            out = [s + "+00:00" for s in a.tolist()]
+        for i in np.flatnonzero(missing).tolist():
+            out[i] = None
+        return out
+
+    def flags(self, values: npt.NDArray[np.bool_]) -> list[Any]:
+        return [int(v) for v in values.tolist()] if self.sqlite else values.tolist()
+
+    def flag(self, value: bool | None) -> Any:
+        return value if value is None or not self.sqlite else int(value)
+
+    def insert_sql(self, table: str, columns: Sequence[str]) -> str:
+        marks = ", ".join([self.mark] * len(columns))
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a re-import needs first: the case and the hash its last import recorded."""
+
+    id: int
+    status: str
+    row_version: int
+    hash: str | None
+
+
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.name == "sqlite" else "%s"
+
+
+def _in(conn: Connection, sql: str, values: Sequence[Any], *args: Any) -> list[Any]:
+    """``sql`` ending in ``IN`` run per batch of ``values`` (placeholders rendered here:
+    SQLAlchemy's expanding parameters cost more than the lookup itself)."""
+    mark = _mark(conn)
+    out: list[Any] = []
+    for i in range(0, len(values), LOOKUP_BATCH):
+        batch = list(values[i : i + LOOKUP_BATCH])
+        text = f"{sql} ({', '.join([mark] * len(batch))})"
+        out += conn.exec_driver_sql(text, (*args, *batch)).all()
+    return out
+
+
+def known_cases(conn: Connection, system: str, ids: Sequence[str]) -> dict[str, Known]:
+    rows = _in(
+        conn,
+        "SELECT source_id, id, status, row_version FROM cases "
+        f"WHERE source_system = {_mark(conn)} AND source_id IN",
+        ids,
+        system,
+    )
+    found = {str(sid): (int(cid), str(status), int(rv)) for sid, cid, status, rv in rows}
+    hashes = last_hashes(conn, [v[0] for v in found.values()])
+    return {
+        sid: Known(cid, status, rv, hashes.get(cid)) for sid, (cid, status, rv) in found.items()
+    }
+
+
+def last_hashes(conn: Connection, case_ids: Sequence[int]) -> dict[int, str]:
+    """Per case, the ``source_hash`` in the payload of its latest event that has one."""
+    out: dict[int, tuple[int, str]] = {}
+    h = CaseEvent.payload["source_hash"].as_string()
+    for i in range(0, len(case_ids), LOOKUP_BATCH):
+        stmt = select(CaseEvent.case_id, CaseEvent.seq, h).where(
+            CaseEvent.case_id.in_(case_ids[i : i + LOOKUP_BATCH]), h.is_not(None)
+        )
+        for cid, seq, value in conn.execute(stmt):
+            if cid not in out or seq > out[cid][0]:
+                out[cid] = (seq, value)
+    return {cid: v for cid, (_, v) in out.items()}
+
+
+DETAIL_COLUMNS = (
+    Case.id,
+    Case.case_no,
+    Case.status,
+    Case.tier,
+    Case.item_code,
+    Case.item_version,
+    Case.community_code,
+    Case.grid_code,
+    Case.assignee,
+    Case.opened_at,
+    Case.handled_at,
+    Case.closed_at,
+    Case.handle_due,
+    Case.deadline_source,
+    Case.source,
+    Case.reporter,
+    Case.description,
+    Case.building,
+    Case.lat,
+    Case.lon,
+    Case.row_version,
+)
+
+
+def case_details(conn: Connection, case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Stored fields and trail position of cases whose source row changed (few)."""
+    out: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(case_ids), LOOKUP_BATCH):
+        batch = case_ids[i : i + LOOKUP_BATCH]
+        for row in conn.execute(select(*DETAIL_COLUMNS).where(Case.id.in_(batch))):
+            out[row.id] = _detail(row)
+        tail = (
+            select(CaseEvent.case_id, func.max(CaseEvent.seq), func.max(CaseEvent.at))
+            .where(CaseEvent.case_id.in_(batch))
+            .group_by(CaseEvent.case_id)
+        )
+        for cid, seq, at in conn.execute(tail):
+            out[cid]["last_seq"], out[cid]["last_at"] = int(seq), to_us(at)
+    return out
+
+
+def _detail(row: Row[Any] | Any) -> dict[str, Any]:
+    d = dict(row._mapping)
+    for t in ("opened_at", "handled_at", "closed_at", "handle_due"):
+        d[t] = NONE if d[t] is None else to_us(d[t])
+    d["last_seq"], d["last_at"] = 0, NONE
+    return d
+
+
+def insert(
+    conn: Connection,
+    render: Render,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+) -> None:
+    batch = list(rows)
+    if batch:
+        conn.exec_driver_sql(render.insert_sql(table, columns), batch)
+
+
+def max_case_id(conn: Connection) -> int:
+    return int(conn.scalar(select(func.coalesce(func.max(Case.id), 0))) or 0)
+
+
+def case_ids(conn: Connection, system: str, ids: Sequence[str], above: int) -> dict[str, int]:
+    """Ids of the cases just inserted: every new id is above ``above`` (the largest id
+    before the insert), so a range scan of the primary key finds them."""
+    wanted = set(ids)
+    stmt = select(Case.source_id, Case.id).where(Case.id > above, Case.source_system == system)
+    return {str(sid): int(cid) for sid, cid in conn.execute(stmt) if sid in wanted}
+
+
+def missing_references(engine: Engine, codes: dict[str, set[Any]]) -> list[str]:
+    """References the import will write that the ledger's own tables lack (run ``init``)."""
+    with engine.connect() as conn:
+        have: dict[str, set[Any]] = {
+            "item": {
+                (c, v) for c, v in conn.execute(select(CatalogItem.code, CatalogItem.version))
+            },
+            "department": set(conn.scalars(select(Department.code))),
+            "territory": set(conn.scalars(select(TerritoryUnit.code))),
+        }
+    return [f"{kind} {code}" for kind, want in codes.items() for code in sorted(want - have[kind])]
+
+
+@contextmanager
+def bulk_connection(engine: Engine, *, checked: bool) -> Iterator[Connection]:
+    """A connection for bulk writes. On SQLite, with ``checked`` (every reference was
+    verified against the ledger's tables before), foreign-key checks are left to us for the
+    import's own connection (they halve insert speed) and the page cache is enlarged; both
+    are restored before the connection goes back to the pool."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB
+            if checked:
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            yield conn
+        finally:
+            if sqlite:
+                conn.rollback()
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                conn.commit()
