@@ -37,8 +37,8 @@ def test_every_item_has_an_importable_entrypoint() -> None:
 
 def test_served_deployments_reload_by_entrypoint() -> None:
     """serve() re-imports each flow in a subprocess by its entrypoint: both forms resolve."""
-    from prefect.types.entrypoint import EntrypointType
     from prefect.flows import load_flow_from_entrypoint
+    from prefect.types.entrypoint import EntrypointType
 
     from gridgov.flows.items import item_flow
 

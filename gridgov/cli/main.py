@@ -9,6 +9,8 @@ import typer
 
 from gridgov.cli import api_cmd, assess, catalog, flows, keys
 from gridgov.cli import exchange as exchange_cli
+from gridgov.cli import intake as intake_cli
+from gridgov.cli import simulate as simulate_cli
 from gridgov.cli.common import console, friendly_errors
 
 app = typer.Typer(help="Grid-governance cases (网格化治理) on Prefect.", no_args_is_help=True)
@@ -22,6 +24,9 @@ app.add_typer(keys.app, name="keys")
 app.command()(api_cmd.api)
 app.add_typer(exchange_cli.import_app, name="import")
 app.command(name="export")(exchange_cli.export)
+app.command()(intake_cli.intake)
+app.add_typer(intake_cli.risk_app, name="risk")
+app.command()(simulate_cli.simulate)
 
 
 @app.command()

@@ -226,3 +226,6 @@ class ApiKey(Base):
     community: Mapped[str | None] = mapped_column(ForeignKey("territory.code"))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+from gridgov.ledger import risk_models  # noqa: E402, F401  (intake and risk tables, migration 0003)

@@ -1,0 +1,155 @@
+"""executemany of plain rows with SQLAlchemy's own value conversion, done once per distinct value.
+
+Bulk paths (the 督办 sweep, machine-event intake, simulation loads) write thousands of rows
+whose datetimes repeat (``now``, a batch's arrival time): converting each distinct value once
+and handing the driver ready tuples halves their cost against Core's per-row processing,
+while storing exactly what the ORM would (e.g. SQLite's ``YYYY-MM-DD HH:MM:SS.ffffff`` text,
+compared as text by range queries).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, CursorResult, Table, bindparam, insert, update
+from sqlalchemy.sql.type_api import TypeEngine
+
+from gridgov.ledger.types import UTCDateTime
+
+Processor = Callable[[Any], Any]
+
+
+def json_text(value: Any) -> str:
+    """JSON exactly as SQLAlchemy's JSON type stores it (``json.dumps`` with its defaults)."""
+    return json.dumps(value)
+
+
+class _Memo:
+    """A bind processor with a memo: repeated values are converted once."""
+
+    __slots__ = ("memo", "proc")
+
+    def __init__(self, proc: Processor) -> None:
+        self.proc = proc
+        self.memo: dict[Any, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        try:
+            return self.memo[value]
+        except KeyError:
+            out = self.memo[value] = self.proc(value)
+            return out
+        except TypeError:  # unhashable (dicts, lists): convert every time
+            return self.proc(value)
+
+
+def _sqlite_utc(value: datetime) -> str:
+    """What UTCDateTime + SQLite's DATETIME store: naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if value.tzinfo is UTC:
+        return value.isoformat(" ", "microseconds")[:-6]  # drop "+00:00"
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: the ledger stores aware times only")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _processor(col_type: TypeEngine[Any], conn: Connection) -> Processor | None:
+    dialect = conn.dialect
+    if isinstance(col_type, UTCDateTime) and dialect.name == "sqlite":
+        return _sqlite_utc  # the same text as the generic path, 4x cheaper
+    return col_type.dialect_impl(dialect).bind_processor(dialect)
+
+
+class BulkStatement:
+    """One INSERT or UPDATE … WHERE compiled for the connection's dialect, run with executemany
+    over tuples in ``columns`` order (for UPDATE: the SET columns, then the WHERE columns)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        table: Table,
+        columns: Sequence[str],
+        where: Sequence[str] = (),
+        *,
+        raw: Sequence[str] = (),
+        wrap: Mapping[str, Callable[[Any], Any]] | None = None,
+        times: dict[Any, Any] | None = None,
+    ) -> None:
+        """``raw``: columns whose values the caller gives ready for the driver (e.g. JSON
+        text from :func:`json_text`), passed through unconverted. ``wrap``: SQL around a
+        SET value, e.g. ``coalesce(:v, col)``. ``times``: a memo of converted timestamps to
+        share between statements that write the same moments."""
+        self.conn = conn
+        names = list(columns) + list(where)
+        wrap = wrap or {}
+        values = {
+            c: wrap[c](bindparam(f"s_{c}")) if c in wrap else bindparam(f"s_{c}") for c in columns
+        }
+        if where:
+            stmt: Any = update(table).values(values)
+            for c in where:
+                stmt = stmt.where(table.c[c] == bindparam(f"w_{c}"))
+            keys = [f"s_{c}" for c in columns] + [f"w_{c}" for c in where]
+        else:
+            stmt = insert(table).values(values)
+            keys = [f"s_{c}" for c in columns]
+        dialect = conn.dialect
+        if dialect.paramstyle in ("pyformat", "named"):
+            # Positional %s placeholders: tuples adapt faster than one dict per row.
+            dialect = cast(Any, type(dialect))(paramstyle="format")
+        compiled = stmt.compile(dialect=dialect)
+        # No RETURNING of generated keys: nobody reads them and it slows executemany down.
+        self.sql = compiled.string.split(" RETURNING ")[0]
+        order = compiled.positiontup
+        # Parameters as the driver wants them: positional (qmark) in SQL order, else named.
+        self._index: list[int] | None = None
+        self._keys: list[str] | None = None
+        if order is None:
+            self._keys = keys
+        elif [keys.index(k) for k in order] != list(range(len(keys))):
+            self._index = [keys.index(k) for k in order]
+        self._names = names
+        self._procs = {n: _Memo(p) for n in names if (p := _processor(table.c[n].type, conn))}
+        if times is not None:  # one memo for every timestamp column, shared with others
+            for n, memo in self._procs.items():
+                if isinstance(table.c[n].type, UTCDateTime):
+                    memo.memo = times
+        self._conv = [(i, self._procs[n]) for i, n in enumerate(names) if n in self._procs]
+        self._conv = [(i, p) for i, p in self._conv if names[i] not in raw]
+
+    def value(self, column: str, value: Any) -> Any:
+        """``value`` as the driver wants it for ``column``: for a constant shared by every
+        row, converted once and passed in a ``raw`` column."""
+        proc = self._procs.get(column)
+        return value if proc is None or value is None else proc(value)
+
+    def execute(self, rows: Iterable[Sequence[Any]]) -> int:
+        """Run for every row; returns the driver's rowcount (-1 when it does not say)."""
+        conv = [(i, p.memo, p.proc) for i, p in self._conv]
+        params: list[Any] = []
+        if not conv:
+            params = [tuple(r) for r in rows]
+        for row in rows if conv else ():
+            values = list(row)
+            for i, memo, proc in conv:  # _Memo inlined: this loop runs per value
+                v = values[i]
+                if v is not None:
+                    try:
+                        values[i] = memo[v]
+                    except KeyError:
+                        values[i] = memo[v] = proc(v)
+                    except TypeError:  # unhashable
+                        values[i] = proc(v)
+            params.append(tuple(values))
+        if not params:
+            return 0
+        if self._index is not None:
+            idx = self._index
+            params = [tuple([r[i] for i in idx]) for r in params]
+        elif self._keys is not None:
+            keys = self._keys
+            params = [dict(zip(keys, r, strict=True)) for r in params]
+        result = self.conn.exec_driver_sql(self.sql, params)
+        return cast(CursorResult[Any], result).rowcount
