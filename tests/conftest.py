@@ -105,3 +105,16 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture
+def rt(ledger_url: str, prefect_server: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """The process-wide runtime the flows use, pointed at this test's ledger (both backends)."""
+    from gridgov.runtime import default_runtime, reset_runtime
+
+    monkeypatch.setenv("GRIDGOV_DATABASE_URL", ledger_url)
+    monkeypatch.setenv("GRIDGOV_SPOT_CHECK_SHARE", "0")
+    reset_runtime()
+    yield default_runtime()
+    default_runtime().engine.dispose()
+    reset_runtime()

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -25,21 +24,10 @@ from gridgov import clock
 from gridgov.api.app import create_app
 from gridgov.domain.enums import Role, Source, Tier
 from gridgov.domain.lifecycle import Actor
-from gridgov.runtime import Runtime, default_runtime, reset_runtime
+from gridgov.runtime import Runtime
 from tests.api_support import World, build_world, serve
 
 pytestmark = pytest.mark.prefect
-
-
-@pytest.fixture
-def rt(ledger_url: str, prefect_server: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    """The process runtime (the flows use it) on this test's ledger."""
-    monkeypatch.setenv("GRIDGOV_DATABASE_URL", ledger_url)
-    monkeypatch.setenv("GRIDGOV_SPOT_CHECK_SHARE", "0")
-    reset_runtime()
-    yield default_runtime()
-    default_runtime().engine.dispose()
-    reset_runtime()
 
 
 @pytest.fixture

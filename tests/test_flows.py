@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,17 +32,6 @@ pytestmark = pytest.mark.prefect
 K = EventKind
 PATROLLER = Actor(Role.PATROLLER, "grid-worker-7")
 CITIZEN = Actor(Role.CITIZEN, "citizen-139")
-
-
-@pytest.fixture
-def rt(ledger_url: str, prefect_server: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    """The process-wide runtime the flows use, pointed at this test's ledger."""
-    monkeypatch.setenv("GRIDGOV_DATABASE_URL", ledger_url)
-    monkeypatch.setenv("GRIDGOV_SPOT_CHECK_SHARE", "0")
-    reset_runtime()
-    yield default_runtime()
-    default_runtime().engine.dispose()
-    reset_runtime()
 
 
 def item(rt: Runtime, tier: Tier, source: Source = Source.PATROL) -> Item:

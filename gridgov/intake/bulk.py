@@ -34,7 +34,7 @@ from gridgov.intake.dedupe import Deduper, DedupeRule, dedupe_key
 from gridgov.intake.machine import Format, MachineEvent, RowChecker, RowError, read_rows
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
-from gridgov.ledger.fastrows import BulkStatement, json_text
+from gridgov.ledger.fastrows import NOTE_COLUMNS, BulkStatement, json_text
 from gridgov.ledger.models import Case, CaseEvent, Notification
 from gridgov.ledger.risk_models import IntakeEvent
 
@@ -101,16 +101,6 @@ EVENT_COLUMNS = (
     "from_status",
     "to_status",
     "payload",
-    "idempotency_key",
-)
-NOTE_COLUMNS = (
-    "case_id",
-    "kind",
-    "recipient",
-    "body",
-    "status",
-    "attempts",
-    "created_at",
     "idempotency_key",
 )
 INTAKE_COLUMNS = (

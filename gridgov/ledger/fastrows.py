@@ -20,6 +20,17 @@ from sqlalchemy.sql.type_api import TypeEngine
 from gridgov.ledger.types import UTCDateTime
 
 Processor = Callable[[Any], Any]
+# Outbox rows as the bulk writers (sweep, intake) hand them over, in this column order.
+NOTE_COLUMNS = (
+    "case_id",
+    "kind",
+    "recipient",
+    "body",
+    "status",
+    "attempts",
+    "created_at",
+    "idempotency_key",
+)
 
 
 def json_text(value: Any) -> str:

@@ -31,7 +31,7 @@ from gridgov.domain.enums import CaseStatus, DeadlineKind, Tier, TimeUnit
 from gridgov.domain.lifecycle import SYSTEM, Actor, EventKind
 from gridgov.domain.routing import CaseFacts, notices
 from gridgov.ledger.casebook import CaseBook
-from gridgov.ledger.fastrows import BulkStatement, json_text
+from gridgov.ledger.fastrows import NOTE_COLUMNS, BulkStatement, json_text
 from gridgov.ledger.models import Case, CaseEvent, Notification
 
 SQLITE_CACHE_KIB = 65_536  # a 10 % sweep of a million cases touches ~40k pages: keep them
@@ -94,16 +94,6 @@ EVENT_COLUMNS = (
     "from_status",
     "to_status",
     "payload",
-    "idempotency_key",
-)
-NOTE_COLUMNS = (
-    "case_id",
-    "kind",
-    "recipient",
-    "body",
-    "status",
-    "attempts",
-    "created_at",
     "idempotency_key",
 )
 UPDATE_COLUMNS = (
