@@ -211,6 +211,9 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
     kind_code = case(*((kind == k, i) for i, k in enumerate(KINDS)), else_=-1)
     role_code = case(*((CaseEvent.role == r, i) for i, r in enumerate(ROLES)), else_=-1)
     person = CaseEvent.role.in_(STAFF_ROLES)
+    # History written by ``gridgov import`` (actor ``import:<system>``): the source system
+    # recorded no acknowledgement or arrival, so its dispatches open no response windows.
+    imported = case((CaseEvent.actor.like("import:%"), 1), else_=0)
     stmt = (
         select(
             CaseEvent.case_id,
@@ -221,6 +224,7 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
             role_code,
             case((kind == "assisted", CaseEvent.department), else_=None),
             detail,
+            imported,
         )
         .select_from(Case)
         .join(CaseEvent, CaseEvent.case_id == Case.id)
@@ -240,11 +244,13 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
         ("role", "int"),
         ("department", "cat"),
         ("detail", "cat"),
+        ("imported", "int"),
     ]
     df = frame(conn, stmt, spec)
     df = df.iloc[np.lexsort((df["seq"].to_numpy(), df["case_id"].to_numpy()))]
     df["kind"] = pd.Categorical.from_codes(df["kind"].to_numpy(), categories=list(KINDS))
     df["role"] = pd.Categorical.from_codes(df["role"].to_numpy(), categories=list(ROLES))
+    df["imported"] = df["imported"].to_numpy().astype(bool)
     return df.reset_index(drop=True)
 
 

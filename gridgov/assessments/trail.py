@@ -104,13 +104,15 @@ def _windows(
     clock: OfficeClock,
 ) -> pd.DataFrame:
     """Each dispatch/re-route opens a window: acknowledge by ``ack_due``, arrive by
-    ``arrive_due``; a return or cancellation ends it."""
+    ``arrive_due``; a return or cancellation ends it. Imported dispatches open none: the
+    source system did not record acknowledgements, so there is nothing to count."""
     n = len(ev)
     kind = ev["kind"]
     ack = first_in((kind == "acknowledged").to_numpy(), li_route, at, n)
     arrive = first_in((kind == "arrived").to_numpy(), li_route, at, n)
     end = first_in(ends, li_route, at, n)
-    rows = np.flatnonzero(route)
+    native = ~ev["imported"].to_numpy(dtype=bool) if "imported" in ev else True
+    rows = np.flatnonzero(route & native)
     w = pd.DataFrame(
         {
             "case_id": case[rows],
