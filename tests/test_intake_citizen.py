@@ -128,6 +128,14 @@ def test_unsure_request_waits_for_the_dispatcher(runtime: Runtime) -> None:
     assert done.status == "assigned" and done.case_no is not None
     case = runtime.book.get(done.case_no)
     assert case.item_code == "BJ-GY-003" and case.opened_at == T0  # as of the receipt
+    with runtime.book.factory() as s:  # one SMS receipt: the one sent when it was queued
+        receipts = s.execute(
+            select(Notification.status, Notification.idempotency_key).where(
+                Notification.case_id == case.id, Notification.kind == "received"
+            )
+        ).all()
+    sent = [key for status, key in receipts if status == "pending"]
+    assert sent == ["citizen:qr:r2|received"] and len(receipts) == 2
     with pytest.raises(InvalidTransition):
         desk.assign(out.id, "BJ-GY-001", "dispatcher-1", T0, opener)
     other = desk.submit(_request(runtime, "r3", "请问这个归谁管？"), opener)

@@ -5,7 +5,8 @@
 * department: cases assigned to it, or where it is called to assist;
 * community: cases of its community;
 * patroller: cases of its scope, or (unscoped) the cases it reported;
-* citizen app: the cases it reported.
+* citizen app: the cases it reported;
+* machine (AI-camera / IoT platform): none — it only posts event batches.
 
 What a role may *do* is the transition table's business (``decide``); a caller must also be
 able to see the case it acts on.
@@ -27,7 +28,7 @@ OVERSIGHT = frozenset({Role.DISPATCHER, Role.REVIEWER, Role.SUPERVISOR, Role.AUD
 OWN_REPORTS = frozenset({Role.CITIZEN, Role.PATROLLER})
 
 
-def _in_scope(scope: str | None, street: str, community: str) -> bool:
+def in_scope(scope: str | None, street: str, community: str) -> bool:
     return scope is None or scope in (street, community)
 
 
@@ -42,6 +43,8 @@ def creator_of(factory: sessionmaker[Session], case_id: int) -> str | None:
 
 def check_visible(p: Principal, case: CaseRecord, factory: sessionmaker[Session]) -> None:
     """Raise NotPermitted unless ``p`` may see ``case``."""
+    if p.role == Role.MACHINE:
+        raise NotPermitted("a machine key posts event batches and reads no cases", field="role")
     if p.role == Role.DEPARTMENT:
         if p.department == case.assignee or p.department in case.assisting:
             return
@@ -53,13 +56,15 @@ def check_visible(p: Principal, case: CaseRecord, factory: sessionmaker[Session]
         if creator_of(factory, case.id) == p.actor_name:
             return
         raise NotPermitted(f"case {case.case_no} was not reported with this key", field="case_no")
-    if _in_scope(p.scope, case.street_code, case.community_code):
+    if in_scope(p.scope, case.street_code, case.community_code):
         return
     raise NotPermitted(f"case {case.case_no} is outside this key's area {p.scope}", field="case_no")
 
 
 def visible_clause(p: Principal) -> ColumnElement[bool]:
     """The same rule as :func:`check_visible`, as a WHERE clause on ``cases``."""
+    if p.role == Role.MACHINE:
+        return false()
     if p.role == Role.DEPARTMENT:
         code = p.department or ""
         # JSON list stored as text on both backends: '["CG", "ZJ"]'; codes have no % or _.
@@ -76,12 +81,16 @@ def visible_clause(p: Principal) -> ColumnElement[bool]:
 
 def check_may_report(p: Principal, community: str, street: str, source: str) -> None:
     """Before a case is written: the place and the source must fit the key."""
-    if not _in_scope(p.scope, street, community):
+    if not in_scope(p.scope, street, community):
         raise NotPermitted(
             f"this key may report in {p.scope} only, not in community {community}",
             field="community",
         )
-    allowed = {Role.CITIZEN: {"citizen", "hotline"}, Role.PATROLLER: {"patrol"}}.get(p.role)
+    allowed = {
+        Role.CITIZEN: {"citizen", "hotline"},
+        Role.PATROLLER: {"patrol"},
+        Role.MACHINE: {"ai_camera", "iot_sensor"},
+    }.get(p.role)
     if allowed is not None and source not in allowed:
         raise NotPermitted(
             f"a {p.role.value} key reports with source {' or '.join(sorted(allowed))}",

@@ -15,6 +15,7 @@ from gridgov.api.open311.routes import router as open311_router
 from gridgov.api.routes.actions import router as actions_router
 from gridgov.api.routes.board import router as board_router
 from gridgov.api.routes.cases import router as cases_router
+from gridgov.api.routes.intake import router as intake_router
 from gridgov.api.service import CaseService
 from gridgov.domain.errors import InvalidInput
 from gridgov.runtime import Runtime
@@ -57,6 +58,10 @@ def create_app(
             {"name": "cases", "description": "report, list and read cases"},
             {"name": "actions", "description": "answer a waiting case"},
             {"name": "supervision", "description": "督办 board"},
+            {
+                "name": "intake",
+                "description": "machine-event batches, citizen requests, the dispatcher's queue",
+            },
             {"name": "open311", "description": "GeoReport v2 for citizen apps"},
         ],
     )
@@ -68,7 +73,7 @@ def create_app(
     )
     errors.install(app, error_response)
     app.add_middleware(BodyLimit)
-    for router in (cases_router, actions_router, board_router, open311_router):
+    for router in (cases_router, actions_router, board_router, intake_router, open311_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and launch mode (no key needed)")

@@ -39,6 +39,7 @@ KEY_ROLES = frozenset(
         Role.AUDITOR,
         Role.CITIZEN,
         Role.PATROLLER,
+        Role.MACHINE,
     }
 )
 MAX_NAME = 100  # the ledger's actor column is 120: name + "#" + prefix must fit

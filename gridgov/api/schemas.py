@@ -212,3 +212,45 @@ class Board(BaseModel):
     counts: dict[str, int] = Field(description="rows by ladder step (reminded/supervised/…)")
     by_assignee: dict[str, int]
     rows: list[BoardRow]
+
+
+# ---------------------------------------------------------------------- intake
+class RefusedRow(BaseModel):
+    line: int = Field(description="1-based position in the batch (the line, for JSON Lines)")
+    field: str
+    message: str
+
+
+class IntakeOut(BaseModel):
+    """What a batch of machine-found events did. Refused rows wrote nothing; the rest did."""
+
+    rows: int
+    opened: int = Field(description="new cases")
+    repeats: int = Field(description="events merged into an open case (repeat count)")
+    already: int = Field(description="events ingested before (same source and event_id)")
+    refused: list[RefusedRow]
+    case_nos: list[str] = Field(description="the cases this batch opened")
+
+
+class CitizenRequestOut(BaseModel):
+    """书记在线 / 民意速办 request: opened (a case), queued (for the dispatcher), assigned
+    (the dispatcher picked its item), or rejected (not a governance matter)."""
+
+    id: int
+    channel: str
+    request_id: str
+    status: Literal["opened", "queued", "assigned", "rejected"]
+    item_code: str | None
+    case_no: str | None
+    candidates: list[dict[str, Any]] = Field(description="the classifier's top items")
+    run: RunOut | None = None
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    item_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")]
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000)]

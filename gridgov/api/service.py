@@ -24,7 +24,7 @@ from gridgov.api.schemas import ActionOut, CaseCreated, CaseIn, CaseOut, EventOu
 from gridgov.domain.commands import Answer, NewCase
 from gridgov.domain.enums import Role
 from gridgov.domain.errors import GridgovError, InvalidInput, NotPermitted
-from gridgov.domain.lifecycle import EventKind
+from gridgov.domain.lifecycle import Actor, EventKind
 from gridgov.ledger.records import ActResult, CaseRecord
 from gridgov.runtime import Runtime
 
@@ -96,15 +96,29 @@ class CaseService:
             return CaseCreated(
                 case=CaseOut.of(case), replayed=opened.replayed, run=RunOut(mode="none")
             )
+        case, run = await self.start_report(opened.case, new, actor, at, stored_key, fix)
+        return CaseCreated(case=CaseOut.of(case), replayed=opened.replayed, run=run)
+
+    async def start_report(
+        self,
+        recorded: CaseRecord,
+        new: NewCase,
+        actor: Actor,
+        at: datetime,
+        key: str,
+        fix: Answer | None = None,
+    ) -> tuple[CaseRecord, RunOut]:
+        """Start the item flow of a case already recorded under ``key`` (the flow replays the
+        record); mode ``none`` starts nothing. 503 ``launch_failed`` when the start fails."""
+        if self.mode == "none":
+            return recorded, RunOut(mode="none")
         try:
-            case, run = await self.launcher().report(new, actor, at, stored_key, fix)
+            case, run = await self.launcher().report(new, actor, at, key, fix)
         except GridgovError:
             raise
         except Exception as exc:
-            raise self._launch_failed(opened.case.case_no, exc) from exc
-        return CaseCreated(
-            case=CaseOut.of(self._fresh(case)), replayed=opened.replayed, run=self._run(run)
-        )
+            raise self._launch_failed(recorded.case_no, exc) from exc
+        return self._fresh(case), self._run(run)
 
     # ------------------------------------------------------------------ act
     async def act(

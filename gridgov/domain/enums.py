@@ -63,6 +63,7 @@ class Role(StrEnum):
     REVIEWER = "reviewer"  # 复核
     SUPERVISOR = "supervisor"  # 督办
     AUDITOR = "auditor"
+    MACHINE = "machine"  # 感知平台: an AI-camera / IoT platform posting event batches
     SYSTEM = "system"
 
 

@@ -86,6 +86,7 @@ TRANSITIONS: Mapping[EventKind, Transition] = {
             R.DISPATCHER,
             R.COMMUNITY,
             R.DEPARTMENT,
+            R.MACHINE,
             R.SYSTEM,
         ),
         _t(EventKind.DISPATCHED, {S.REPORTED}, S.DISPATCHED, R.DISPATCHER, R.COMMUNITY, R.SYSTEM),

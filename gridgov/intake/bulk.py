@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.domain.deadlines import DeadlineRules
 from gridgov.domain.enums import CaseStatus, Tier
-from gridgov.domain.lifecycle import COMMUNITY_UNIT, EventKind
+from gridgov.domain.lifecycle import COMMUNITY_UNIT, Actor, EventKind
 from gridgov.domain.routing import CaseFacts, notices
 from gridgov.intake.dedupe import Deduper, DedupeRule, dedupe_key
 from gridgov.intake.machine import Format, MachineEvent, RowChecker, RowError, read_rows
@@ -183,11 +183,25 @@ class _NewCase:
 
 
 class BulkIntake:
-    """Ingests machine events into the ledger of ``book``; see the module docstring."""
+    """Ingests machine events into the ledger of ``book``; see the module docstring.
 
-    def __init__(self, book: CaseBook, rule: DedupeRule | None = None) -> None:
+    ``by``: who submits the batch (the gateway's key), written as the actor and role of each
+    ``created`` event; by default the device (``<source>:<device>``) with role ``system``.
+    ``allowed(community, street)``: the area the submitter may report in; a row outside it is
+    refused (field ``community``) like any other bad row."""
+
+    def __init__(
+        self,
+        book: CaseBook,
+        rule: DedupeRule | None = None,
+        *,
+        by: Actor | None = None,
+        allowed: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.book = book
         self.rule = rule or DedupeRule()
+        self.by = by
+        self.allowed = allowed
         self.checker = RowChecker(book.catalog, book.calendar.tz)
         self._plans: dict[tuple[str, int], _Plan] = {}
 
@@ -213,6 +227,14 @@ class BulkIntake:
                     checked = self.checker.check(line, raw)
                     if isinstance(checked, list):
                         report.errors += checked
+                    elif self.allowed is not None and not self.allowed(
+                        checked.community, checked.street
+                    ):
+                        report.errors.append(
+                            RowError(
+                                line, "community", f"{checked.community} is outside this key's area"
+                            )
+                        )
                     else:
                         good.append(checked)
                 done = self._write_retrying(good, received)
@@ -461,7 +483,8 @@ class BulkIntake:
                 f'{{"item_version": {p.head[1]}, "source": {_JS(source)}, '
                 f'"event_id": {_JS(ev.event_id)}, "event_type": {_JS(ev.event_type)}}}'
             )
-            head = (case_id, 1, "created", reporter, "system", None, at, recorded)
+            actor, role = (self.by.name, self.by.role.value) if self.by else (reporter, "system")
+            head = (case_id, 1, "created", actor, role, None, at, recorded)
             event_rows.append((*head, None, reported, payload, created_key))
             facts = CaseFacts(
                 case_no, CaseStatus.REPORTED, p.tier, source, COMMUNITY_UNIT, ev.community
@@ -529,12 +552,15 @@ def ingest_events(
     *,
     window_minutes: float = 30,
     received_at: datetime | None = None,
+    by: Actor | None = None,
+    allowed: Callable[[str, str], bool] | None = None,
 ) -> IngestReport:
     """The gateway's entry point: a batch of event objects (JSON bodies), as a list.
 
     Rows are numbered from 1 in the order given (``RowError.line``). Synchronous: call it
     from async code with ``asyncio.to_thread``. Safe to repeat with the same events."""
-    intake = BulkIntake(book, DedupeRule(window=timedelta(minutes=window_minutes)))
+    rule = DedupeRule(window=timedelta(minutes=window_minutes))
+    intake = BulkIntake(book, rule, by=by, allowed=allowed)
     rows = (
         (n, dict(e) if isinstance(e, Mapping) else "a row must be an object")
         for n, e in enumerate(events, 1)

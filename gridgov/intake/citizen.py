@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
-from sqlalchemy import select
+from sqlalchemy import not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -74,6 +74,7 @@ class RequestOutcome:
     item_code: str | None
     case_no: str | None
     candidates: list[dict[str, Any]]
+    community: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ class CitizenDesk:
             row = self._queued(s, request)
             row.status, row.item_code, row.case_id = "assigned", item_code, case.id
             row.decided_by, row.decided_at = dispatcher, at
+            self._one_receipt(s, req.key, case.id)
             s.flush()
             return self._outcome(s, row)
 
@@ -229,6 +231,13 @@ class CitizenDesk:
                 )
             )
             s.flush()
+            return self._outcome(s, row)
+
+    def get(self, request: int) -> RequestOutcome:
+        with self.book.factory() as s:
+            row = s.get(CitizenRequest, request)
+            if row is None:
+                raise NotFound(f"no citizen request {request}", field="request")
             return self._outcome(s, row)
 
     def queue(self, community: str | None = None) -> list[RequestOutcome]:
@@ -314,6 +323,23 @@ class CitizenDesk:
             return done
 
     @staticmethod
+    def _one_receipt(s: Session, request_key: str, case_id: int) -> None:
+        """The citizen got the receipt when the request was queued: that notice now belongs
+        to the case (the citizen clock reads it), and the case's own receipt is not sent."""
+        receipt = Notification.idempotency_key == f"{request_key}|received"
+        s.execute(update(Notification).where(receipt).values(case_id=case_id))
+        s.execute(
+            update(Notification)
+            .where(
+                Notification.case_id == case_id,
+                Notification.kind == "received",
+                Notification.status == "pending",
+                not_(receipt),
+            )
+            .values(status="skipped", last_error="receipt already sent when it was queued")
+        )
+
+    @staticmethod
     def _queued(s: Session, request: int) -> CitizenRequest:
         row = s.get(CitizenRequest, request)
         if row is None:
@@ -337,6 +363,7 @@ class CitizenDesk:
             item_code=row.item_code,
             case_no=case_no,
             candidates=list(row.candidates),
+            community=row.community_code,
         )
 
 
