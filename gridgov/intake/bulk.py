@@ -34,6 +34,7 @@ from gridgov.intake.dedupe import Deduper, DedupeRule, dedupe_key
 from gridgov.intake.machine import Format, MachineEvent, RowChecker, RowError, read_rows
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
+from gridgov.ledger.clocks import set_clock, start_work
 from gridgov.ledger.fastrows import NOTE_COLUMNS, BulkStatement, json_text
 from gridgov.ledger.models import Case, CaseEvent, Notification
 from gridgov.ledger.risk_models import IntakeEvent
@@ -142,12 +143,13 @@ class IngestReport:
 
 
 class _Draft:
-    """The case fields CaseBook's clock logic reads and writes (``_start_work``/``_set_clock``)."""
+    """The case fields the clock rules read and write (``ledger.clocks.ClockFields``)."""
 
     def __init__(self, status: CaseStatus, tier: Tier) -> None:
         self.status = status.value
         self.tier = int(tier)
-        self.handled_at = self.review_due = None
+        self.handled_at: datetime | None = None
+        self.review_due: datetime | None = None
         self.clock_start: datetime | None = None
         self.clock_kind: str | None = None
         self.clock_unit: str | None = None
@@ -430,8 +432,8 @@ class BulkIntake:
             p = self._plan(ev.item)
             at, source = ev.at, ev.source
             draft = _Draft(p.status, p.tier)
-            book._start_work(cast(Case, draft), p.rules, at)
-            book._set_clock(cast(Case, draft), p.rules)
+            start_work(draft, p.rules, at, book.calendar)
+            set_clock(draft, p.rules, book.calendar, book.ladder)
             reporter = (f"{source}:{ev.device}" if ev.device else source)[:120]
             media = f"[{_JS(ev.media)}]" if ev.media else "[]"
             case_rows.append(

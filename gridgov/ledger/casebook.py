@@ -20,8 +20,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.commands import NewCase, first_error, parse_payload
-from gridgov.domain.deadlines import Clock, DeadlineRules, Ladder, rule_for, running_clock_kind
-from gridgov.domain.enums import CaseStatus, DeadlineKind, Role, TerritoryKind, Tier, TimeUnit
+from gridgov.domain.deadlines import DeadlineRules, Ladder
+from gridgov.domain.enums import CaseStatus, Role, TerritoryKind, Tier, TimeUnit
 from gridgov.domain.errors import (
     ConcurrentUpdate,
     IdempotencyConflict,
@@ -31,6 +31,7 @@ from gridgov.domain.errors import (
 from gridgov.domain.lifecycle import COMMUNITY_UNIT, Actor, CaseView, EventKind, decide
 from gridgov.domain.routing import CaseFacts, notices
 from gridgov.item_catalog.loader import Catalog, deadline_rules
+from gridgov.ledger.clocks import set_clock, start_work
 from gridgov.ledger.db import session_factory, transaction
 from gridgov.ledger.models import Case, CaseCounter, CaseEvent, Notification
 from gridgov.ledger.records import ActResult, CaseRecord, EventRecord
@@ -293,13 +294,7 @@ class CaseBook:
         return ActResult(CaseRecord.of(case), EventRecord.of(ev), replayed=False)
 
     def _start_work(self, case: Case, rules: DeadlineRules, at: datetime) -> None:
-        """(Re)start the acknowledge/arrive/handle windows, e.g. on dispatch or re-route."""
-        cal = self.calendar
-        case.clock_start = at
-        case.ladder_done, case.supervision_level = 0, None  # new windows, new ladder
-        case.acknowledge_due = cal.deadline(at, rules.acknowledge)
-        case.arrive_due = cal.deadline(at, rules.arrive) if rules.arrive else None
-        case.handle_due = cal.deadline(at, rules.handle)
+        start_work(case, rules, at, self.calendar)
 
     def _department(self, code: str, field: str) -> str:
         if code not in self.catalog.departments:
@@ -409,27 +404,7 @@ class CaseBook:
         return float(req.payload["amount"]), str(req.payload["unit"])
 
     def _set_clock(self, case: Case, rules: DeadlineRules) -> None:
-        """Point the case at the time limit that runs in its (new) state."""
-        kind = running_clock_kind(CaseStatus(case.status), Tier(case.tier))
-        if kind is None:
-            case.clock_kind = case.clock_unit = case.clock_due = case.next_sweep_at = None
-            return
-        due = {
-            DeadlineKind.ACKNOWLEDGE: case.acknowledge_due,
-            DeadlineKind.ARRIVE: case.arrive_due or case.handle_due,
-            DeadlineKind.HANDLE: case.handle_due,
-            DeadlineKind.REVIEW: case.review_due,
-        }[kind]
-        start = case.handled_at if kind == DeadlineKind.REVIEW else case.clock_start
-        assert due is not None and start is not None
-        if (case.clock_kind, case.clock_due) != (kind.value, due):
-            if case.clock_kind != kind.value:
-                case.ladder_done, case.supervision_level = 0, None  # a new limit, a new ladder
-            case.clock_kind, case.clock_due = kind.value, due
-        unit = rule_for(rules, kind).unit
-        case.clock_unit = unit.value
-        clock = Clock(kind, start, due, unit)
-        case.next_sweep_at = self.ladder.step_due_at(self.calendar, clock, case.ladder_done)
+        set_clock(case, rules, self.calendar, self.ladder)
 
     def _append(
         self,

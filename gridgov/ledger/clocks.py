@@ -1,0 +1,70 @@
+"""The clock fields of a case row: which time limit runs, when it falls due, and when the
+督办 sweep next looks at it. One implementation for every writer — the case book, the bulk
+intake and anything else that makes case rows — so a bulk case gets exactly the clocks a
+case-book case gets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from gridgov.domain.calendar import WorkingCalendar
+from gridgov.domain.deadlines import Clock, DeadlineRules, Ladder, rule_for, running_clock_kind
+from gridgov.domain.enums import CaseStatus, DeadlineKind, Tier
+
+
+class ClockFields(Protocol):
+    """The case fields the clock rules read and write (``ledger.models.Case`` has them)."""
+
+    status: str
+    tier: int
+    handled_at: datetime | None
+    review_due: datetime | None
+    acknowledge_due: datetime | None
+    arrive_due: datetime | None
+    handle_due: datetime | None
+    clock_kind: str | None
+    clock_start: datetime | None
+    clock_due: datetime | None
+    clock_unit: str | None
+    next_sweep_at: datetime | None
+    ladder_done: int
+    supervision_level: str | None
+
+
+def start_work(
+    case: ClockFields, rules: DeadlineRules, at: datetime, calendar: WorkingCalendar
+) -> None:
+    """(Re)start the acknowledge/arrive/handle windows, e.g. on dispatch or re-route."""
+    case.clock_start = at
+    case.ladder_done, case.supervision_level = 0, None  # new windows, new ladder
+    case.acknowledge_due = calendar.deadline(at, rules.acknowledge)
+    case.arrive_due = calendar.deadline(at, rules.arrive) if rules.arrive else None
+    case.handle_due = calendar.deadline(at, rules.handle)
+
+
+def set_clock(
+    case: ClockFields, rules: DeadlineRules, calendar: WorkingCalendar, ladder: Ladder
+) -> None:
+    """Point the case at the time limit that runs in its (new) state."""
+    kind = running_clock_kind(CaseStatus(case.status), Tier(case.tier))
+    if kind is None:
+        case.clock_kind = case.clock_unit = case.clock_due = case.next_sweep_at = None
+        return
+    due = {
+        DeadlineKind.ACKNOWLEDGE: case.acknowledge_due,
+        DeadlineKind.ARRIVE: case.arrive_due or case.handle_due,
+        DeadlineKind.HANDLE: case.handle_due,
+        DeadlineKind.REVIEW: case.review_due,
+    }[kind]
+    start = case.handled_at if kind == DeadlineKind.REVIEW else case.clock_start
+    assert due is not None and start is not None
+    if (case.clock_kind, case.clock_due) != (kind.value, due):
+        if case.clock_kind != kind.value:
+            case.ladder_done, case.supervision_level = 0, None  # a new limit, a new ladder
+        case.clock_kind, case.clock_due = kind.value, due
+    unit = rule_for(rules, kind).unit
+    case.clock_unit = unit.value
+    case.next_sweep_at = ladder.step_due_at(
+        calendar, Clock(kind, start, due, unit), case.ladder_done
+    )
