@@ -251,3 +251,38 @@ def test_sweep_payloads_are_the_json_the_orm_would_write() -> None:
     ]
     assert got == want and len(want) == 2
     assert memo(EventKind.ESCALATED, row_, "C20261123-000010", text)[0][2] != got[0][2]
+
+
+def test_a_chunk_waits_out_a_long_sqlite_writer(
+    sqlite_template: Any, tmp_path: Any, catalog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite only (the file lock): another writer holding the ledger past busy_timeout makes
+    the chunk fail with "database is locked"; it wrote nothing, so it is tried again."""
+    import shutil
+    import sqlite3
+    import threading
+
+    from sqlalchemy import event
+
+    from gridgov.intake import bulk
+    from gridgov.runtime import build_runtime
+    from gridgov.settings import Settings
+
+    path = tmp_path / "locked.sqlite3"
+    shutil.copy(sqlite_template, path)
+    rt = build_runtime(Settings(database_url=f"sqlite:///{path}"), catalog)
+    event.listen(rt.engine, "connect", lambda c, _: c.execute("PRAGMA busy_timeout=50"))
+    monkeypatch.setattr(bulk, "LOCKED_PAUSE", 0.4)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # holds the write lock
+    done: list[Any] = []
+    worker = threading.Thread(target=lambda: done.append(ingest_events(rt.book, [row(rt, "L")])))
+    worker.start()
+    worker.join(0.2)
+    assert worker.is_alive()  # waiting, not failed
+    other.execute("COMMIT")
+    other.close()
+    worker.join(10)
+    assert done and done[0].opened == 1
+    assert count(rt, Case) == 1
+    rt.engine.dispose()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from gridgov.domain.deadlines import DeadlineRules
@@ -42,6 +43,7 @@ from gridgov.ledger.risk_models import IntakeEvent
 CHUNK = 5_000
 _JS: Callable[[str], str] = json.encoder.encode_basestring_ascii
 ATTEMPTS = 3
+LOCKED_PAUSE = 1.0  # seconds, growing per attempt
 Progress = Callable[[int], None]
 
 CASE_COLUMNS = (
@@ -261,6 +263,12 @@ class BulkIntake:
             except IntegrityError:  # a concurrent ingest wrote some of these: look again
                 if attempt == ATTEMPTS - 1:
                     raise
+            except OperationalError as exc:
+                # SQLite gives up after busy_timeout when another writer holds the file for
+                # long (a big import): the chunk wrote nothing, so it is safe to try again.
+                if "database is locked" not in str(exc) or attempt == ATTEMPTS - 1:
+                    raise
+                time.sleep(LOCKED_PAUSE * (attempt + 1))
         raise AssertionError("unreachable")
 
     def _write(self, s: Session, events: list[MachineEvent], received: datetime) -> IngestReport:
