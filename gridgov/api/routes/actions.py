@@ -1,4 +1,5 @@
-"""Answers to a waiting case: one endpoint per step of the loop, each with its own body.
+"""Answers to a waiting case: one endpoint per step of the loop, each with its own body,
+built from one table (``ACTIONS``).
 
 Each is recorded with the key's identity as the actor, checked by the transition table
 (409 when the case's state does not allow it, 403 when the role or unit may not), and then
@@ -7,11 +8,13 @@ continues the case's flow.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
 from gridgov.api.deps import Gateway, GatewayDep, IdemHeader, PrincipalDep
@@ -31,8 +34,6 @@ from gridgov.api.service import pick_key
 from gridgov.domain.lifecycle import EventKind as K
 
 router = APIRouter(prefix="/v1/cases/{case_no}", tags=["actions"])
-Ack = Annotated[AckIn | None, Body()]
-Reason = Annotated[ReasonIn, Body()]
 CONFLICTS: dict[int | str, dict[str, Any]] = {
     403: {"description": "this key's role or unit may not do this to this case"},
     409: {"description": "not allowed in the case's current state"},
@@ -57,116 +58,128 @@ async def _act(
     return await gw.service.act(who, case_no, kind, payload, key)
 
 
-def route(path: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
-    return router.post(path, response_model=ActionOut, summary=summary, responses=CONFLICTS)
+@dataclass(frozen=True)
+class Action:
+    path: str
+    kind: K
+    body: type[BaseModel]
+    optional: bool  # the body may be left out (no reason or evidence needed)
+    summary: str
 
 
-@route("/acknowledge", "签收 accept: department or community (assignee)")
-async def acknowledge(
-    case_no: CaseNo, gw: GatewayDep, who: PrincipalDep, body: Ack = None, key: IdemHeader = None
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.ACKNOWLEDGED, body, key)
+ACTIONS = (
+    Action(
+        "/acknowledge",
+        K.ACKNOWLEDGED,
+        AckIn,
+        True,
+        "签收 accept: department or community (assignee)",
+    ),
+    Action(
+        "/return",
+        K.RETURNED,
+        ReasonIn,
+        False,
+        "退单 return with a reason: department or community (assignee)",
+    ),
+    Action(
+        "/extension-request",
+        K.EXTENSION_REQUESTED,
+        ExtensionIn,
+        False,
+        "申请延期 ask for more time: department or community",
+    ),
+    Action("/arrive", K.ARRIVED, AckIn, True, "到场 on site: department or community (assignee)"),
+    Action("/assist", K.ASSISTED, AckIn, True, "协办 an assisting department reports its part"),
+    Action(
+        "/complete",
+        K.HANDLED,
+        CompleteIn,
+        False,
+        "处置完成 handled, with evidence: department or community (assignee)",
+    ),
+    Action(
+        "/reroute",
+        K.REROUTED,
+        RerouteIn,
+        False,
+        "改派 send a returned case to another department: dispatcher or community",
+    ),
+    Action(
+        "/extension-grant",
+        K.EXTENSION_GRANTED,
+        GrantIn,
+        True,
+        "grant the pending extension: dispatcher or supervisor",
+    ),
+    Action(
+        "/extension-refuse",
+        K.EXTENSION_REFUSED,
+        ReasonIn,
+        False,
+        "refuse the pending extension: dispatcher or supervisor",
+    ),
+    Action(
+        "/review-pass", K.REVIEW_PASSED, AckIn, True, "复核通过 the work passes review: reviewer"
+    ),
+    Action(
+        "/review-fail",
+        K.REVIEW_FAILED,
+        ReasonIn,
+        False,
+        "复核不通过 back for rework, with a reason: reviewer",
+    ),
+    Action(
+        "/rate",
+        K.RATED,
+        RateIn,
+        False,
+        "回访评价 the reporter's rating: citizen app (its own reports)",
+    ),
+    Action(
+        "/cancel",
+        K.CANCELLED,
+        ReasonIn,
+        False,
+        "作废 cancel, with a reason: dispatcher or supervisor",
+    ),
+)
 
 
-@route("/return", "退单 return with a reason: department or community (assignee)")
-async def return_case(
-    case_no: CaseNo, body: Reason, gw: GatewayDep, who: PrincipalDep, key: IdemHeader = None
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.RETURNED, body, key)
+def endpoint(action: Action) -> Callable[..., Awaitable[ActionOut]]:
+    """One handler per action, with the action's body model in its signature (FastAPI reads
+    the signature for validation and the OpenAPI document)."""
+
+    async def handle(
+        case_no: str, gw: Gateway, who: Principal, body: BaseModel | None, key: str | None
+    ) -> ActionOut:
+        return await _act(gw, who, case_no, action.kind, body, key)
+
+    body: Any = action.body | None if action.optional else action.body
+    param = partial(inspect.Parameter, kind=inspect.Parameter.KEYWORD_ONLY)
+    handle.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            param("case_no", annotation=CaseNo),
+            param("gw", annotation=GatewayDep),
+            param("who", annotation=PrincipalDep),
+            param(
+                "body",
+                annotation=Annotated[body, Body()],
+                default=None if action.optional else inspect.Parameter.empty,
+            ),
+            param("key", annotation=IdemHeader, default=None),
+        ],
+        return_annotation=ActionOut,
+    )
+    handle.__name__ = action.kind.value
+    return handle
 
 
-@route("/extension-request", "申请延期 ask for more time: department or community")
-async def request_extension(
-    case_no: CaseNo,
-    body: Annotated[ExtensionIn, Body()],
-    gw: GatewayDep,
-    who: PrincipalDep,
-    key: IdemHeader = None,
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.EXTENSION_REQUESTED, body, key)
-
-
-@route("/arrive", "到场 on site: department or community (assignee)")
-async def arrive(
-    case_no: CaseNo, gw: GatewayDep, who: PrincipalDep, body: Ack = None, key: IdemHeader = None
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.ARRIVED, body, key)
-
-
-@route("/assist", "协办 an assisting department reports its part")
-async def assist(
-    case_no: CaseNo, gw: GatewayDep, who: PrincipalDep, body: Ack = None, key: IdemHeader = None
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.ASSISTED, body, key)
-
-
-@route("/complete", "处置完成 handled, with evidence: department or community (assignee)")
-async def complete(
-    case_no: CaseNo,
-    body: Annotated[CompleteIn, Body()],
-    gw: GatewayDep,
-    who: PrincipalDep,
-    key: IdemHeader = None,
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.HANDLED, body, key)
-
-
-@route("/reroute", "改派 send a returned case to another department: dispatcher or community")
-async def reroute(
-    case_no: CaseNo,
-    body: Annotated[RerouteIn, Body()],
-    gw: GatewayDep,
-    who: PrincipalDep,
-    key: IdemHeader = None,
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.REROUTED, body, key)
-
-
-@route("/extension-grant", "grant the pending extension: dispatcher or supervisor")
-async def grant_extension(
-    case_no: CaseNo,
-    gw: GatewayDep,
-    who: PrincipalDep,
-    body: Annotated[GrantIn | None, Body()] = None,
-    key: IdemHeader = None,
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.EXTENSION_GRANTED, body, key)
-
-
-@route("/extension-refuse", "refuse the pending extension: dispatcher or supervisor")
-async def refuse_extension(
-    case_no: CaseNo, body: Reason, gw: GatewayDep, who: PrincipalDep, key: IdemHeader = None
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.EXTENSION_REFUSED, body, key)
-
-
-@route("/review-pass", "复核通过 the work passes review: reviewer")
-async def review_pass(
-    case_no: CaseNo, gw: GatewayDep, who: PrincipalDep, body: Ack = None, key: IdemHeader = None
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.REVIEW_PASSED, body, key)
-
-
-@route("/review-fail", "复核不通过 back for rework, with a reason: reviewer")
-async def review_fail(
-    case_no: CaseNo, body: Reason, gw: GatewayDep, who: PrincipalDep, key: IdemHeader = None
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.REVIEW_FAILED, body, key)
-
-
-@route("/rate", "回访评价 the reporter's rating: citizen app (its own reports)")
-async def rate(
-    case_no: CaseNo,
-    body: Annotated[RateIn, Body()],
-    gw: GatewayDep,
-    who: PrincipalDep,
-    key: IdemHeader = None,
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.RATED, body, key)
-
-
-@route("/cancel", "作废 cancel, with a reason: dispatcher or supervisor")
-async def cancel(
-    case_no: CaseNo, body: Reason, gw: GatewayDep, who: PrincipalDep, key: IdemHeader = None
-) -> ActionOut:
-    return await _act(gw, who, case_no, K.CANCELLED, body, key)
+for _action in ACTIONS:
+    router.post(
+        _action.path,
+        response_model=ActionOut,
+        summary=_action.summary,
+        responses=CONFLICTS,
+        name=_action.path.strip("/").replace("-", "_"),
+    )(endpoint(_action))
