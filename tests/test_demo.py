@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from gridgov.runtime import Runtime, default_runtime, reset_runtime
-from gridgov.simulate.demo import run_demo
+from gridgov.simulate.demo import demo_start, run_demo
 from tests.conftest import at
 
 pytestmark = pytest.mark.prefect
@@ -51,3 +52,19 @@ async def test_demo_stories_end_where_they_should(rt: Runtime) -> None:
     assert by_title["tier 1: fixed on the spot"].tier == 1
     assert by_title["tier 2: community"].assignee == "COMMUNITY"
     assert result.sweep_actions >= 3
+
+
+@pytest.mark.parametrize(
+    ("now", "days", "start"),
+    [
+        (at(2026, 11, 23, 12, 0), 3, at(2026, 11, 16, 8, 30)),  # Monday: last week's Monday
+        (at(2026, 11, 26, 9, 0), 3, at(2026, 11, 23, 8, 30)),  # Thursday 09:00: this week's
+        (at(2026, 11, 26, 8, 0), 3, at(2026, 11, 16, 8, 30)),  # … but not before 08:30
+        (at(2026, 11, 28, 9, 0), 10, at(2026, 11, 16, 8, 30)),
+    ],
+)
+def test_the_demo_simulates_days_that_have_passed(
+    now: datetime, days: int, start: datetime
+) -> None:
+    got = demo_start(now, days)
+    assert got == start and got.weekday() == 0

@@ -87,7 +87,7 @@ def demo(days: Annotated[int, typer.Option(min=1, max=10)] = 3) -> None:
     rt = default_runtime()
     rt.init_ledger()
     tz = ZoneInfo(rt.settings.timezone)
-    start = demo_start(datetime.now(tz))
+    start = demo_start(datetime.now(tz), days)
     console.print(f"ledger: {rt.engine.url.render_as_string(hide_password=True)}")
     console.print(
         f"simulating {days} days from {start:%Y-%m-%d %H:%M} (Asia/Shanghai); "

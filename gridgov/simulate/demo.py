@@ -286,7 +286,12 @@ async def run_demo(
     return DemoResult(cases, flow_runs, sweeps, actions, start, end)
 
 
-def demo_start(today: datetime) -> datetime:
-    """08:30 on the most recent Monday (a normal working week) in the calendar's zone."""
+def demo_start(today: datetime, days: int = 3) -> datetime:
+    """08:30 on the latest Monday (a normal working week) from which ``days`` end by
+    ``today``: the demo's history lies in the past, so live answers after it are in time
+    order (the case book refuses an event earlier than a case's last one)."""
     monday = today.date() - timedelta(days=today.weekday())
-    return datetime.combine(monday, time(8, 30), tzinfo=today.tzinfo)
+    start = datetime.combine(monday, time(8, 30), tzinfo=today.tzinfo)
+    while start + timedelta(days=days) > today:
+        start -= timedelta(days=7)
+    return start
