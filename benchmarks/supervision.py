@@ -19,13 +19,17 @@ created and dropped afterwards. Prints due count, sweep time and time per due ca
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import os
 import random
+import shutil
+import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +43,7 @@ from sqlalchemy.engine import make_url
 
 from gridgov.domain.deadlines import Clock, DeadlineKind
 from gridgov.domain.enums import Tier
+from gridgov.ledger.db import MIGRATIONS
 from gridgov.ledger.fastrows import BulkStatement
 from gridgov.ledger.models import Case, CaseEvent
 from gridgov.ledger.supervision import sweep
@@ -251,10 +256,16 @@ def load(
     return time.perf_counter() - t0
 
 
-def timed_sweeps(rt: Runtime, groups: dict[int, int]) -> list[tuple[int, int, float, float]]:
-    """(due, acted, wall seconds, this process's CPU seconds) per sweep."""
+def timed_sweeps(
+    rt: Runtime, groups: dict[int, int], upto: int
+) -> list[tuple[int, int, float, float]]:
+    """(due, acted, wall seconds, this process's CPU seconds) per sweep, at T1 … T_upto.
+
+    The timed region is exactly one ``sweep`` call, its commit included."""
     out = []
     for k in sorted(groups):
+        if k > upto:
+            break
         t0, c0 = time.perf_counter(), time.process_time()
         actions = sweep(rt.book, T0 + STEP * k)
         out.append((groups[k], len(actions), time.perf_counter() - t0, time.process_time() - c0))
@@ -272,69 +283,185 @@ def report(label: str, rows: list[tuple[int, int, float, float]], total: int) ->
         )
 
 
-def backend(name: str) -> Iterator[tuple[Callable[[], Runtime], Callable[[], None]]]:
-    """Yields a factory of fresh ledgers on ``name`` and a cleanup."""
-    if name == "sqlite":
-        tmp = tempfile.TemporaryDirectory(prefix="gridgov-bench-")
-        made: list[Runtime] = []
+def summary(label: str, rounds: list[list[tuple[int, int, float, float]]], total: int) -> float:
+    """Median over rounds of each sweep; returns the median ms of the last sweep shown."""
+    ms = 0.0
+    for i in range(len(rounds[0])):
+        due = rounds[0][i][0]
+        walls = sorted(r[i][2] * 1000 for r in rounds)
+        ms = statistics.median(walls)
+        print(
+            f"  {label:<6} total {total:>9,}  due {due:>7,} ({due / total * 100:5.2f} %)  "
+            f"median sweep {ms:7.1f} ms of {len(walls)} "
+            f"[{', '.join(f'{w:.0f}' for w in walls)}]  {ms * 1000 / max(due, 1):6.1f} µs/due case",
+            flush=True,
+        )
+    return ms
 
-        def make() -> Runtime:
-            path = Path(tmp.name) / f"ledger-{len(made)}.sqlite3"
-            rt = build_runtime(Settings(database_url=f"sqlite:///{path}"))
-            rt.init_ledger()
-            made.append(rt)
-            return rt
 
-        def clean() -> None:
-            for rt in made:
-                rt.engine.dispose()
-            tmp.cleanup()
+def ledger_key(total: int, groups: dict[int, int], seed: int, scatter: bool) -> str:
+    """Names a built SQLite ledger: its shape, the generator and the schema it was built on."""
+    migrations = MIGRATIONS / "versions"
+    schema = sorted((f.name, f.stat().st_size) for f in migrations.glob("*.py"))
+    generator = [inspect.getsource(f) for f in (templates, case_rows, load)]
+    spec = repr((total, sorted(groups.items()), seed, scatter, schema, generator))
+    return f"ledger-{total}-{hashlib.sha1(spec.encode()).hexdigest()[:12]}.sqlite3"
 
-        yield make, clean
-        return
-    admin = create_engine(PG_URL)
-    schemas: list[str] = []
-    made_pg: list[Runtime] = []
 
-    def make_pg() -> Runtime:
-        schema = f"bench_sweep_{uuid.uuid4().hex[:8]}"
-        with admin.begin() as conn:
-            conn.execute(text(f'create schema "{schema}"'))
-        schemas.append(schema)
-        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        rt = build_runtime(Settings(database_url=url.render_as_string(hide_password=False)))
+class Ledgers:
+    """Built ledgers on one backend; ``round()`` hands out a fresh copy of one, as loaded."""
+
+    def __init__(self, name: str, cache: Path | None) -> None:
+        self.name, self.cache = name, cache
+        self.tmp = tempfile.TemporaryDirectory(prefix="gridgov-bench-")
+        self.admin = create_engine(PG_URL) if name == "postgres" else None
+        self.schemas: list[str] = []
+        self.made: list[Runtime] = []
+        self.rounds = 0
+
+    def _runtime(self, url: str) -> Runtime:
+        rt = build_runtime(Settings(database_url=url))
         rt.init_ledger()
-        made_pg.append(rt)
+        self.made.append(rt)
         return rt
 
-    def clean_pg() -> None:
-        for rt in made_pg:
-            rt.engine.dispose()
-        with admin.begin() as conn:
-            for schema in schemas:
-                conn.execute(text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
-
-    yield make_pg, clean_pg
-
-
-def run(name: str, total: int, small: int, scatter: bool) -> None:
-    print(f"\n{name}" + (" (scattered ids)" if scatter else ""), flush=True)
-    for make, clean in backend(name):
-        try:
-            big = {1: total // 1000, 2: total // 100, 3: total // 10}
-            rt = make()
-            secs = load(rt, total, big, scatter=scatter)
+    def build(self, total: int, groups: dict[int, int], seed: int, scatter: bool) -> Any:
+        """A ledger of ``total`` cases; returns its handle for :meth:`round`."""
+        if self.name == "sqlite":
+            key = ledger_key(total, groups, seed, scatter)
+            if self.cache is not None and (self.cache / key).exists():
+                print(f"  reusing {self.cache / key}", flush=True)
+                return self.cache / key
+            path = Path(self.tmp.name) / key
+            rt = self._runtime(f"sqlite:///{path}")
+            secs = load(rt, total, groups, seed, scatter)
             print(f"  loaded {total:,} cases + {3 * total:,} events in {secs:.1f} s", flush=True)
-            report("big", timed_sweeps(rt, big), total)
             rt.engine.dispose()
-            same = {2: total // 100}
-            rt2 = make()
-            secs = load(rt2, small, same, seed=11, scatter=scatter)
-            print(f"  loaded {small:,} cases in {secs:.1f} s", flush=True)
-            report("small", timed_sweeps(rt2, same), small)
-        finally:
-            clean()
+            if self.cache is not None:
+                self.cache.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, self.cache / f"{key}.part")
+                os.replace(self.cache / f"{key}.part", self.cache / key)
+            return path
+        assert self.admin is not None
+        schema = f"bench_sweep_{uuid.uuid4().hex[:8]}"
+        with self.admin.begin() as conn:
+            conn.execute(text(f'create schema "{schema}"'))
+        self.schemas.append(schema)
+        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        rt = self._runtime(url.render_as_string(hide_password=False))
+        secs = load(rt, total, groups, seed, scatter)
+        print(f"  loaded {total:,} cases + {3 * total:,} events in {secs:.1f} s", flush=True)
+        # What the sweeps change, to put back between rounds.
+        last = T0 + STEP * max(groups)
+        with rt.engine.begin() as conn:
+            conn.execute(
+                text("create table bench_saved as select * from cases where next_sweep_at <= :t"),
+                {"t": last},
+            )
+            conn.execute(
+                text(
+                    "create table bench_marks as select "
+                    "(select coalesce(max(id), 0) from case_events) as events, "
+                    "(select coalesce(max(id), 0) from notifications) as notes"
+                )
+            )
+        return rt
+
+    def round(self, handle: Any) -> Runtime:
+        """A runtime on the ledger exactly as built (SQLite: a fresh copy of the file;
+        PostgreSQL: the sweeps' rows deleted, the cases put back, then VACUUM ANALYZE)."""
+        self.rounds += 1
+        if self.name == "sqlite":
+            path = Path(self.tmp.name) / f"round-{self.rounds}.sqlite3"
+            shutil.copyfile(handle, path)
+            with path.open("rb+") as f:  # on disk before the clock starts, like a ledger at rest
+                os.fsync(f.fileno())
+            return self._runtime(f"sqlite:///{path}")
+        rt = cast(Runtime, handle)
+        cols = [
+            "ladder_done",
+            "next_sweep_at",
+            "overdue",
+            "overdue_since",
+            "supervision_level",
+            "row_version",
+            "updated_at",
+        ]
+        with rt.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "delete from notifications where id > (select notes from bench_marks);"
+                    "delete from case_events where id > (select events from bench_marks);"
+                    f"update cases c set ({', '.join(cols)}) = "
+                    f"({', '.join('s.' + c for c in cols)}) from bench_saved s where c.id = s.id"
+                )
+            )
+        with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("vacuum analyze cases, case_events, notifications"))
+        return rt
+
+    def done(self, rt: Runtime) -> None:
+        if self.name == "sqlite":
+            rt.engine.dispose()
+            db = rt.engine.url.database
+            assert db is not None
+            for suffix in ("", "-wal", "-shm"):
+                Path(db + suffix).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        for rt in self.made:
+            rt.engine.dispose()
+        if self.admin is not None:
+            with self.admin.begin() as conn:
+                for schema in self.schemas:
+                    conn.execute(text(f'drop schema "{schema}" cascade'))
+            self.admin.dispose()
+        self.tmp.cleanup()
+
+
+def run(
+    name: str,
+    total: int,
+    small: int,
+    scatter: bool,
+    repeat: int,
+    upto: int,
+    cache: Path | None,
+) -> None:
+    print(f"\n{name}" + (" (scattered ids)" if scatter else ""), flush=True)
+    ledgers = Ledgers(name, cache)
+    try:
+        big = {1: total // 1000, 2: total // 100, 3: total // 10}
+        handle = ledgers.build(total, big, 7, scatter)
+        rounds = []
+        for _ in range(repeat):
+            rt = ledgers.round(handle)
+            rows = timed_sweeps(rt, big, upto)
+            report("big", rows, total)
+            rounds.append(rows)
+            ledgers.done(rt)
+        same = {2: total // 100}
+        handle = ledgers.build(small, same, 11, scatter)
+        small_rounds = []
+        for _ in range(repeat):
+            rt = ledgers.round(handle)
+            rows = timed_sweeps(rt, same, upto)
+            report("small", rows, small)
+            small_rounds.append(rows)
+            ledgers.done(rt)
+        print(f"  {name}: median of {repeat} round(s), each on a fresh copy of the ledger")
+        big_ms = summary("big", [r[:2] for r in rounds], total) if upto >= 2 else 0.0
+        if upto >= 3:
+            summary("big", [r[2:] for r in rounds], total)
+        if small_rounds and small_rounds[0]:
+            small_ms = summary("small", small_rounds, small)
+            print(
+                f"  same due count ({total // 100:,}) on {total:,} vs {small:,} cases: "
+                f"{big_ms:.1f} ms vs {small_ms:.1f} ms (x{big_ms / max(small_ms, 1e-9):.2f})",
+                flush=True,
+            )
+    finally:
+        ledgers.close()
 
 
 def engine_ok(url: str) -> bool:
@@ -354,13 +481,23 @@ def main() -> None:
     p.add_argument("--small", type=int, default=100_000)
     p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     p.add_argument("--scatter", action="store_true", help="due cases at random ids")
+    p.add_argument("--repeat", type=int, default=3, help="rounds on fresh copies (median)")
+    p.add_argument(
+        "--upto", type=int, choices=[1, 2, 3], default=3, help="time the 0.1/1/10 %% sweeps up to"
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=os.environ.get("GRIDGOV_BENCH_CACHE"),
+        help="directory keeping built SQLite ledgers between runs (default: none)",
+    )
     args = p.parse_args()
     names = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     for name in names:
         if name == "postgres" and not engine_ok(PG_URL):
             print(f"\npostgres: not reachable at {PG_URL}, skipped")
             continue
-        run(name, args.total, args.small, args.scatter)
+        run(name, args.total, args.small, args.scatter, args.repeat, args.upto, args.cache)
 
 
 if __name__ == "__main__":
