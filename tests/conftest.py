@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from gridgov.item_catalog.loader import Catalog, load_catalog
@@ -118,3 +120,28 @@ def rt(ledger_url: str, prefect_server: None, monkeypatch: pytest.MonkeyPatch) -
     yield default_runtime()
     default_runtime().engine.dispose()
     reset_runtime()
+
+
+@pytest.fixture
+def busy_sqlite(tmp_path: Path, sqlite_template: Path, catalog: Catalog) -> Iterator[Runtime]:
+    """A SQLite ledger that gives up after 50 ms when another writer holds the file (the
+    shipped busy_timeout is 30 s): for tests of what happens when the ledger stays locked."""
+    path = tmp_path / "busy.sqlite3"
+    shutil.copy(sqlite_template, path)
+    rt = build_runtime(Settings(database_url=f"sqlite:///{path}"), catalog)
+    event.listen(rt.engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout=50"))
+    yield rt
+    rt.engine.dispose()
+
+
+@contextmanager
+def write_locked(rt: Runtime) -> Iterator[sqlite3.Connection]:
+    """Another process's long write transaction on ``rt``'s SQLite file."""
+    assert rt.engine.url.database
+    other = sqlite3.connect(rt.engine.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield other
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

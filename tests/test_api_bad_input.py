@@ -18,7 +18,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api_support import World, app, http, live, world
+from gridgov.api.app import create_app
+from gridgov.runtime import Runtime
+from tests.api_support import World, app, build_world, http, live, world
+from tests.conftest import write_locked
 
 __all__ = ["app", "http", "live", "world"]  # fixtures
 
@@ -178,3 +181,22 @@ def test_openapi_operations_never_fail_with_5xx(app: FastAPI, world: World) -> N
                 assert world.counts() == before, where
 
         check()
+
+
+def test_a_ledger_locked_by_another_writer_answers_503_and_stores_nothing(
+    busy_sqlite: Runtime,
+) -> None:
+    """SQLite: a big import holds the file past busy_timeout → 503 busy with Retry-After,
+    nothing written; the same request afterwards succeeds."""
+    w = build_world(busy_sqlite)
+    client = TestClient(create_app(busy_sqlite, "none", key_ttl=60))
+    auth, body = w.auth("citizen"), w.new_case()
+    assert client.get("/v1/whoami", headers=auth).status_code == 200  # key cached
+    before = w.counts()
+    with write_locked(busy_sqlite):
+        r = client.post("/v1/cases", json=body, headers=auth | {"Idempotency-Key": "k1"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+    assert r.json()["error"]["code"] == "busy"
+    assert w.counts() == before
+    again = client.post("/v1/cases", json=body, headers=auth | {"Idempotency-Key": "k1"})
+    assert again.status_code == 201

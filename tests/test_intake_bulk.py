@@ -21,7 +21,7 @@ from gridgov.ledger.progress import advance
 from gridgov.ledger.risk_models import IntakeEvent
 from gridgov.ledger.supervision import _Notices, _payload_json, sweep
 from gridgov.runtime import Runtime
-from tests.conftest import at
+from tests.conftest import at, write_locked
 
 T0 = at(2026, 11, 23, 9, 0)
 
@@ -254,35 +254,24 @@ def test_sweep_payloads_are_the_json_the_orm_would_write() -> None:
 
 
 def test_a_chunk_waits_out_a_long_sqlite_writer(
-    sqlite_template: Any, tmp_path: Any, catalog: Any, monkeypatch: pytest.MonkeyPatch
+    busy_sqlite: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite only (the file lock): another writer holding the ledger past busy_timeout makes
     the chunk fail with "database is locked"; it wrote nothing, so it is tried again."""
-    import shutil
-    import sqlite3
     import threading
 
-    from sqlalchemy import event
-
     from gridgov.intake import bulk
-    from gridgov.runtime import build_runtime
-    from gridgov.settings import Settings
 
-    path = tmp_path / "locked.sqlite3"
-    shutil.copy(sqlite_template, path)
-    rt = build_runtime(Settings(database_url=f"sqlite:///{path}"), catalog)
-    event.listen(rt.engine, "connect", lambda c, _: c.execute("PRAGMA busy_timeout=50"))
+    rt = busy_sqlite
     monkeypatch.setattr(bulk, "LOCKED_PAUSE", 0.4)
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # holds the write lock
     done: list[Any] = []
-    worker = threading.Thread(target=lambda: done.append(ingest_events(rt.book, [row(rt, "L")])))
-    worker.start()
-    worker.join(0.2)
-    assert worker.is_alive()  # waiting, not failed
-    other.execute("COMMIT")
-    other.close()
+    with write_locked(rt):
+        worker = threading.Thread(
+            target=lambda: done.append(ingest_events(rt.book, [row(rt, "L")]))
+        )
+        worker.start()
+        worker.join(0.2)
+        assert worker.is_alive()  # waiting, not failed
     worker.join(10)
     assert done and done[0].opened == 1
     assert count(rt, Case) == 1
-    rt.engine.dispose()

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridgov.domain.errors import (
@@ -146,6 +147,15 @@ def install(app: FastAPI, open311_response: Any) -> None:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         field = "body" if exc.status_code == 413 else None
         return respond(request, exc.status_code, code, str(exc.detail), field, exc.headers)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError) -> Response:
+        # SQLite gave up waiting (busy_timeout) for another writer, e.g. a big import: the
+        # transaction was rolled back, nothing was written, and a retry will do.
+        if "database is locked" in str(exc):
+            message = "the ledger is busy with another writer; retry shortly"
+            return respond(request, 503, "busy", message, None, {"Retry-After": "5"})
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
