@@ -3,15 +3,21 @@ idempotent re-import, updates as appended events, and every reject reason."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gridgov.exchange.importer import Importer
-from gridgov.exchange.readers import json_lines
+from gridgov.exchange.mapping import parse_mapping
+from gridgov.exchange.readers import json_lines, open_file
 from gridgov.exchange.rejects import Reason
-from gridgov.runtime import Runtime
+from gridgov.item_catalog.loader import Catalog
+from gridgov.runtime import Runtime, build_runtime
+from gridgov.settings import Settings
 from tests.conftest import at
 from tests.test_import_support import (
     FIXTURES,
@@ -285,12 +291,61 @@ def test_new_cases_fill_every_case_column(
     from gridgov.ledger.models import Case
 
     written: dict[str, tuple[str, ...]] = {}
-    real = store.insert
+    real_columns, real_staged = store.insert_columns, store.insert_from_stage
 
-    def spy(conn: Any, render: Any, table: str, columns: Any, rows: Any) -> None:
-        written[table] = tuple(columns)
-        real(conn, render, table, columns, rows)
+    def by_columns(conn: Any, render: Any, table: str, values: Any, constants: Any = None) -> None:
+        written[table] = (*values, *(constants or {}))
+        real_columns(conn, render, table, values, constants)
 
-    monkeypatch.setattr(store, "insert", spy)
+    def from_stage(conn: Any, table: str, columns: Any, constants: Any) -> None:
+        written[table] = (*columns, *constants)
+        real_staged(conn, table, columns, constants)
+
+    # PostgreSQL binds the case rows; SQLite stages them and copies them in by SQL.
+    monkeypatch.setattr(store, "insert_columns", by_columns)
+    monkeypatch.setattr(store, "insert_from_stage", from_stage)
     run(runtime, "hotline_bom.csv", "hotline_mapping.yaml", tmp_path)
-    assert set(written["cases"]) == {c.name for c in Case.__table__.columns} - {"id"}
+    assert sorted(written["cases"]) == sorted({c.name for c in Case.__table__.columns} - {"id"})
+
+
+def test_staged_sqlite_import_writes_what_bound_rows_write(
+    sqlite_template: Path, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite new cases are staged and their trails computed by SQL; the ledger is the
+    one binding every case and event row gives (the PostgreSQL path), row for row, id for
+    id: every status, updates, rejects, duplicates, chunks of 2, and long source ids whose
+    event keys take the digest form."""
+    long_map = yaml.safe_load((FIXTURES / "hotline_mapping.yaml").read_text(encoding="utf-8"))
+    long_map["source_system"] = "s" * 64
+    long_csv = tmp_path / "long.csv"
+    text = (FIXTURES / "hotline_bom.csv").read_text(encoding="utf-8-sig")
+    long_csv.write_text(text.replace("HL-1001", "L" * 128).replace("HL-1003", "M" * 120))
+    long_map["csv"] = {"encoding": "utf-8"}
+    ledgers = []
+    for staged in (True, False):
+        monkeypatch.setattr(Importer, "STAGED", staged)
+        path = tmp_path / f"staged-{staged}.sqlite3"
+        shutil.copy(sqlite_template, path)
+        rt = build_runtime(Settings(database_url=f"sqlite:///{path}"), catalog)
+        try:
+            run(rt, "szcg_gbk.csv", "szcg_mapping.yaml", tmp_path, chunk_size=2)
+            run(rt, "hotline_bom.csv", "hotline_mapping.yaml", tmp_path)
+            run(rt, "hotline_update_bom.csv", "hotline_mapping.yaml", tmp_path)
+            run(rt, "misc.jsonl", "jsonl_mapping.yaml", tmp_path, chunk_size=3)
+            m = parse_mapping(long_map)
+            Importer(rt.book, m, now=NOW).run(open_file(long_csv, m))
+        finally:
+            rt.engine.dispose()
+        with sqlite3.connect(path) as db:
+            ledgers.append(
+                {
+                    t: db.execute(f"SELECT * FROM {t} ORDER BY {key}").fetchall()
+                    for t, key in (("cases", "id"), ("case_events", "id"), ("case_counters", "day"))
+                }
+            )
+    staged_ledger, bound_ledger = ledgers
+    assert len(staged_ledger["case_events"]) > 30
+    assert any("#" in e[-1] for e in staged_ledger["case_events"])  # digest keys
+    kinds = {e[3] for e in staged_ledger["case_events"]}
+    assert kinds == {"created", "dispatched", "handled", "closed", "cancelled"}
+    assert staged_ledger == bound_ledger

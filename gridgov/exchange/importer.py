@@ -7,12 +7,18 @@ reaches the transaction, so one bad row cannot spoil its chunk; a chunk that mee
 concurrent writer (same source ids, same day counter, a case changed meanwhile) is rolled
 back and done again from the lookup. Ids that occur more than once in the source are held
 back to the end: identical copies are imported once, differing copies are all rejected.
+
+On SQLite the new cases of a chunk are staged in a temporary table and copied, with their
+trails computed from them, by SQL (history.trail_sql); while this thread waits on those
+statements and the commit (SQLite runs without the GIL) a worker thread reads and prepares
+the next chunk. Chunks are still applied one after the other, in order.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,8 +33,8 @@ from gridgov.domain.errors import ConcurrentUpdate, InvalidInput
 from gridgov.exchange import history, store
 from gridgov.exchange.history import EventWriter
 from gridgov.exchange.mapping import Mapping
-from gridgov.exchange.prepare import Lookups, prepare
-from gridgov.exchange.readers import RowSource
+from gridgov.exchange.prepare import Lookups, Prepared, prepare
+from gridgov.exchange.readers import Chunk, RowSource
 from gridgov.exchange.rejects import Reason, Reject, RejectFile
 from gridgov.exchange.worktime import to_us
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
@@ -60,7 +66,64 @@ class _Outcome:
     rejects: list[Reject] = field(default_factory=list)
 
 
+@dataclass
+class _Ready:
+    """A chunk's validated rows and, when it was prepared ahead (the chunk before it had
+    new cases), the values its rows are written with if they are new cases too."""
+
+    prepared: Prepared
+    values: history.NewCases | None
+
+
+class _Ahead:
+    """Prepared chunks in order; :meth:`start` prepares the next one in a worker thread while
+    this one waits on the database (SQLite runs without the GIL). Only one chunk is ever
+    prepared at a time, by one thread or the other. (Meanwhile this thread uses the lookups'
+    caches of pure values at most, when a chunk is retried.)"""
+
+    def __init__(self, chunks: Iterator[Chunk], work: Callable[[Chunk, bool], _Ready]) -> None:
+        self._chunks, self._work = chunks, work
+        self._pool: ThreadPoolExecutor | None = None
+        self._next: Future[tuple[Chunk, _Ready] | None] | None = None
+
+    def _step(self, ahead: bool) -> tuple[Chunk, _Ready] | None:
+        chunk = next(self._chunks, None)
+        return None if chunk is None else (chunk, self._work(chunk, ahead))
+
+    def start(self) -> None:
+        if self._next is None:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="gridgov-import")
+            self._next = self._pool.submit(self._step, True)
+
+    def __iter__(self) -> Iterator[tuple[Chunk, _Ready]]:
+        return self
+
+    def __next__(self) -> tuple[Chunk, _Ready]:
+        if self._next is None:
+            item = self._step(False)
+        else:
+            pending, self._next = self._next, None
+            item = pending.result()
+        if item is None:
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._next = None
+        close = getattr(self._chunks, "close", None)
+        if close is not None:  # a generator: let it close its file now
+            close()
+
+
 class Importer:
+    # SQLite: stage new cases and compute their trails by SQL (False: bind every row, as on
+    # PostgreSQL; tests compare the two ledgers).
+    STAGED = True
+
     def __init__(
         self,
         book: CaseBook,
@@ -81,6 +144,7 @@ class Importer:
         self.rejects_path = rejects
         self.progress = progress
         self.lk = Lookups(mapping, book.catalog, book.calendar)
+        self._ahead: _Ahead | None = None
 
     def _check_ledger(self) -> None:
         cat = self.book.catalog
@@ -110,16 +174,20 @@ class Importer:
         try:
             with store.bulk_connection(self.book.engine, checked=True) as conn:
                 render = store.Render(conn.dialect.name)
-                for chunk in source.chunks(self.chunk_size):
-                    prepared = prepare(chunk, self.lk, self.now)
+                self._ahead = ahead = _Ahead(
+                    source.chunks(self.chunk_size), lambda c, ahead: self._ready(c, render, ahead)
+                )
+                for chunk, ready in ahead:
                     summary.read += len(chunk.frame) + len(chunk.unreadable)
-                    out.add(prepared.rejects)
-                    rows = prepared.rows
+                    out.add(ready.prepared.rejects)
+                    rows = ready.prepared.rows
+                    values = ready.values
                     repeated = rows["source_id"].isin(scan.repeated).to_numpy()
                     if repeated.any():
                         held.append(rows[repeated])
                         rows = rows[~repeated]
-                    self._apply(conn, render, rows.reset_index(drop=True), summary, out)
+                        values = values and values.take(np.flatnonzero(~repeated))
+                    self._apply(conn, render, rows.reset_index(drop=True), summary, out, values)
                     if self.progress:
                         self.progress(summary.read, scan.total)
                 if held:
@@ -128,9 +196,21 @@ class Importer:
                     summary.unchanged += int(len(pd.concat(held)) - len(rows) - len(dupes))
                     self._apply(conn, render, rows, summary, out)
         finally:
+            if self._ahead is not None:
+                self._ahead.close()
+                self._ahead = None
             out.close()
         summary.rejected = out.counts
         return summary
+
+    def _ready(self, chunk: Chunk, render: store.Render, ahead: bool) -> _Ready:
+        prepared = prepare(chunk, self.lk, self.now)
+        if not ahead:  # new cases are not expected: work their values out when there are any
+            return _Ready(prepared, None)
+        return _Ready(prepared, self._new_cases(prepared.rows, render))
+
+    def _new_cases(self, rows: pd.DataFrame, render: store.Render) -> history.NewCases:
+        return history.new_cases(rows, self.lk, self.book.ladder, render, self.now_us)
 
     @staticmethod
     def _settle_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Reject]]:
@@ -160,13 +240,16 @@ class Importer:
         rows: pd.DataFrame,
         summary: Summary,
         out: RejectFile,
+        values: history.NewCases | None = None,
     ) -> None:
+        """Write ``rows`` in one transaction (retried on a concurrent writer); ``values``:
+        their new-case values, if worked out already."""
         if rows.empty:
             return
         for attempt in range(ATTEMPTS):
             try:
                 with conn.begin():
-                    result = self._write(conn, render, rows)
+                    result = self._write(conn, render, rows, values)
                 break
             except (IntegrityError, ConcurrentUpdate) as exc:
                 # Another writer took some of these ids, a day counter, or changed a case.
@@ -179,7 +262,13 @@ class Importer:
         summary.unchanged += result.unchanged
         out.add(result.rejects)
 
-    def _write(self, conn: Connection, render: store.Render, rows: pd.DataFrame) -> _Outcome:
+    def _write(
+        self,
+        conn: Connection,
+        render: store.Render,
+        rows: pd.DataFrame,
+        values: history.NewCases | None,
+    ) -> _Outcome:
         system = self.mapping.source_system
         ids = rows["source_id"].tolist()
         known = store.known_cases(conn, system, ids)
@@ -189,27 +278,52 @@ class Importer:
             self._updates(conn, rows[is_known].reset_index(drop=True), known, result)
         new = rows[~is_known].reset_index(drop=True)
         if not new.empty:
-            self._insert(conn, render, new)
+            if values is None:
+                values = self._new_cases(new, render)
+            else:
+                values = values.take(np.flatnonzero(~is_known))
+            self._insert(conn, render, new, values)
             result.imported = len(new)
         return result
 
-    def _insert(self, conn: Connection, render: store.Render, rows: pd.DataFrame) -> None:
+    def _insert(
+        self, conn: Connection, render: store.Render, rows: pd.DataFrame, new: history.NewCases
+    ) -> None:
         case_nos = np.empty(len(rows), dtype=object)
         days = rows["day"].to_numpy()
         with Session(bind=conn) as s:  # joins the chunk's transaction
             for day in np.unique(days).tolist():
                 idx = np.flatnonzero(days == day)
                 case_nos[idx] = allocate_case_numbers(s, str(day), len(idx))
-        values = history.case_values(
-            rows, case_nos.tolist(), self.lk, self.book.ladder, render, self.now_us
-        )
-        cols = tuple(values)
+        values = {"case_no": case_nos.tolist(), **new.cases}
         above = store.max_case_id(conn)
-        store.insert(conn, render, "cases", cols, zip(*(values[c] for c in cols), strict=True))
+        writer = EventWriter(self.lk, render, self.now_us)
+        if render.sqlite and self.STAGED:
+            # One staging table (of this connection) gets the case rows and what their
+            # trails need; SQLite copies the cases and computes the trails from it, the same
+            # values without binding each one into an indexed table. The new cases get the
+            # ids above ``above`` in row order (this transaction holds the write lock since
+            # it reserved case numbers), as they are staged at rowid 1…n.
+            store.stage(conn, render, {**values, **new.trails})
+            # From here on this thread waits on SQLite without the GIL: prepare the next
+            # chunk meanwhile.
+            if self._ahead is not None:
+                self._ahead.start()
+            store.insert_from_stage(conn, "cases", list(values), new.constants)
+            if store.max_case_id(conn) != above + len(rows):
+                raise RuntimeError("imported cases did not get consecutive ids")
+            done = conn.exec_driver_sql(
+                history.trail_sql(),
+                (self.mapping.source_system, writer.actor, writer.recorded, writer.reason, above),
+            )
+            want = history.event_count(rows)
+            if done.rowcount != want:
+                raise RuntimeError(f"wrote {done.rowcount} events for {want} imported steps")
+            return
+        store.insert_columns(conn, render, "cases", values, new.constants)
         id_of = store.case_ids(conn, self.mapping.source_system, rows["source_id"].tolist(), above)
         case_id = np.array([id_of[s] for s in rows["source_id"]], dtype=np.int64)
-        events = EventWriter(self.lk, render, self.now_us).rows(rows, case_id)
-        store.insert(conn, render, "case_events", store.EVENT_COLUMNS, events)
+        store.insert(conn, render, "case_events", store.EVENT_COLUMNS, writer.rows(rows, case_id))
 
     def _updates(
         self, conn: Connection, rows: pd.DataFrame, known: dict[str, store.Known], result: _Outcome

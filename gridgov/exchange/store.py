@@ -4,11 +4,14 @@ Inserts go through the driver's executemany with values already in the column's 
 (SQLite: naive-UTC text exactly as SQLAlchemy writes it, 0/1, JSON text; PostgreSQL: ISO
 timestamps with offset, booleans, JSON text), because SQLAlchemy's per-value type processing
 would cost more than the insert itself. Every value is validated before it gets here.
+On SQLite new cases go through a staging table (``stage``, ``insert_from_stage``): binding
+into a table without indexes and copying by SQL costs less than binding into ``cases``, and
+their events are computed from the staged rows by SQL (history.trail_sql) rather than bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +45,10 @@ EVENT_COLUMNS = (
     "idempotency_key",
 )
 
+# SQLite: new cases are staged in a temporary table (their case columns, and what their
+# trails need beyond them: history.stage_rows) and copied into the ledger by SQL.
+STAGE = "temp.import_stage"
+
 
 class Render:
     """Values in the form the driver stores for our column types, per dialect."""
@@ -68,9 +75,34 @@ class Render:
     def flag(self, value: bool | None) -> Any:
         return value if value is None or not self.sqlite else int(value)
 
-    def insert_sql(self, table: str, columns: Sequence[str]) -> str:
-        marks = ", ".join([self.mark] * len(columns))
-        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    def insert_sql(
+        self,
+        table: str,
+        columns: Sequence[str],
+        constants: Mapping[str, Any] | None = None,
+        marks: Sequence[str] | None = None,
+    ) -> str:
+        """``INSERT`` binding ``columns`` per row (``marks``: the placeholder expression of
+        each); ``constants`` (the same in every row) are written into the statement as
+        literals: binding them row by row would cost more."""
+        constants = constants or {}
+        names = [*columns, *constants]
+        bound = list(marks) if marks is not None else [self.mark] * len(columns)
+        exprs = bound + [literal(v) for v in constants.values()]
+        return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(exprs)})"
+
+
+def literal(value: Any) -> str:
+    """An SQL literal of a constant value (None, bool, int or str)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for {value!r}")
 
 
 @dataclass(frozen=True)
@@ -184,10 +216,41 @@ def insert(
     table: str,
     columns: Sequence[str],
     rows: Iterable[tuple[Any, ...]],
+    constants: Mapping[str, Any] | None = None,
 ) -> None:
+    """executemany of ``rows`` (values of ``columns``); ``constants``: column → the value
+    every row has (in stored form), written as a literal."""
     batch = list(rows)
     if batch:
-        conn.exec_driver_sql(render.insert_sql(table, columns), batch)
+        conn.exec_driver_sql(render.insert_sql(table, columns, constants), batch)
+
+
+def insert_columns(
+    conn: Connection,
+    render: Render,
+    table: str,
+    values: Mapping[str, list[Any]],
+    constants: Mapping[str, Any] | None = None,
+) -> None:
+    """executemany of rows given as columns (``values``: column → one value per row);
+    ``constants``: column → the value every row has (in stored form), written as a literal.
+
+    On SQLite a ``None`` is bound as "" into ``NULLIF(?, '')`` in a column that holds no ""
+    otherwise: the driver binds None through its adaptation protocol, several times slower
+    than a string, and a case row has a dozen of them."""
+    columns = list(values)
+    data = [values[c] for c in columns]
+    if not data or not data[0]:
+        return
+    marks: list[str] | None = None
+    if render.sqlite:
+        marks = [render.mark] * len(columns)
+        for i, col in enumerate(data):
+            if None in col and "" not in col:
+                data[i] = ["" if v is None else v for v in col]
+                marks[i] = "NULLIF(?, '')"
+    sql = render.insert_sql(table, columns, constants, marks)
+    conn.exec_driver_sql(sql, list(zip(*data, strict=True)))
 
 
 def max_case_id(conn: Connection) -> int:
@@ -215,6 +278,28 @@ def missing_references(engine: Engine, codes: dict[str, set[Any]]) -> list[str]:
     return [f"{kind} {code}" for kind, want in codes.items() for code in sorted(want - have[kind])]
 
 
+def stage(conn: Connection, render: Render, values: Mapping[str, list[Any]]) -> None:
+    """Replace the staged rows (SQLite: a temporary table of this connection, made on first
+    use, without types, so a value keeps the form it was bound in until it is copied):
+    ``values``: column → one value per row, staged at rowid 1…n in this order."""
+    columns = ", ".join(values)
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE.split('.')[1]} ({columns})")
+    conn.exec_driver_sql(f"DELETE FROM {STAGE}")  # empty: rowids start at 1 again
+    insert_columns(conn, render, STAGE, values)
+
+
+def insert_from_stage(
+    conn: Connection, table: str, columns: Sequence[str], constants: Mapping[str, Any]
+) -> None:
+    """Copy the staged rows' ``columns`` into ``table`` in staged order, with ``constants``
+    (column → the value every row has, in stored form) as literals."""
+    names = ", ".join([*columns, *constants])
+    exprs = ", ".join([*columns, *(literal(v) for v in constants.values())])
+    conn.exec_driver_sql(
+        f"INSERT INTO {table} ({names}) SELECT {exprs} FROM {STAGE} ORDER BY rowid"
+    )
+
+
 @contextmanager
 def bulk_connection(engine: Engine, *, checked: bool) -> Iterator[Connection]:
     """A connection for bulk writes. On SQLite, with ``checked`` (every reference was
@@ -225,6 +310,7 @@ def bulk_connection(engine: Engine, *, checked: bool) -> Iterator[Connection]:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
             conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB
+            conn.exec_driver_sql("PRAGMA temp_store=MEMORY")  # the staging table
             if checked:
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             conn.commit()
@@ -233,6 +319,8 @@ def bulk_connection(engine: Engine, *, checked: bool) -> Iterator[Connection]:
         finally:
             if sqlite:
                 conn.rollback()
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGE}")
+                conn.exec_driver_sql("PRAGMA temp_store=DEFAULT")
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.exec_driver_sql("PRAGMA cache_size=-2000")
                 conn.commit()
