@@ -19,7 +19,7 @@ pytestmark = pytest.mark.prefect
 def rt(tmp_path: Path, prefect_server: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     monkeypatch.setenv("GRIDGOV_HOME", str(tmp_path))
     monkeypatch.delenv("GRIDGOV_DATABASE_URL", raising=False)
-    monkeypatch.setenv("GRIDGOV_SPOT_CHECK_SHARE", "0")
+    monkeypatch.setenv("GRIDGOV_SPOT_CHECK_SHARE", "1")  # the field fix is always spot-checked
     reset_runtime()
     runtime = default_runtime()
     runtime.init_ledger()
@@ -49,7 +49,9 @@ async def test_demo_stories_end_where_they_should(rt: Runtime) -> None:
     assert by_title["tier 3: review failed, rework"].rework_count == 1
     citizen = by_title["citizen: unsatisfied, reopened"]
     assert citizen.rating == "satisfied" and citizen.rework_count == 1
-    assert by_title["tier 1: fixed on the spot"].tier == 1
+    fixed = by_title["tier 1: fixed on the spot"]
+    kinds = [e.kind for e in rt.book.trail(fixed.case_no)]
+    assert fixed.tier == 1 and kinds[-3:] == ["review_started", "review_passed", "closed"]
     assert by_title["tier 2: community"].assignee == "COMMUNITY"
     assert result.sweep_actions >= 3
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from gridgov.clock import SimClock, use_clock
 from gridgov.domain.commands import Answer
-from gridgov.domain.enums import Role, Source, TerritoryKind, Tier
+from gridgov.domain.enums import CaseStatus, Role, Source, TerritoryKind, Tier
 from gridgov.domain.lifecycle import Actor, EventKind
 from gridgov.flows.launch import Launcher
 from gridgov.item_catalog.models import Item
@@ -77,7 +77,8 @@ def build_stories(rt: Runtime, start: datetime) -> list[Story]:
             _pick(rt, start, Tier.FIELD_FIX, Source.PATROL, used),
             Source.PATROL,
             h(0.2),
-            [(h(0.2), "fix", evidence)],
+            # The spot-check draw (GRIDGOV_SPOT_CHECK_SHARE) may send the fix to a reviewer.
+            [(h(0.2), "fix", evidence), (h(2), "spot-check", {})],
         ),
         Story(
             "tier 2: community",
@@ -273,6 +274,10 @@ async def run_demo(
             else:
                 assert story.case_no is not None
                 case = rt.book.get(story.case_no)
+                if verb == "spot-check":
+                    if case.status != CaseStatus.UNDER_REVIEW:
+                        continue  # not drawn: closed with the fix
+                    verb = "pass"
                 state = await launcher.answer(
                     case.case_no, _answer(rt, case, verb, data, key), moment
                 )
