@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import Engine, Table, create_engine, text
 from sqlalchemy.engine import make_url
 
-from gridgov.domain.deadlines import Clock, DeadlineKind
-from gridgov.domain.enums import Tier
+from gridgov.domain.deadlines import Clock
+from gridgov.domain.enums import DeadlineKind, Tier
 from gridgov.ledger.db import MIGRATIONS
 from gridgov.ledger.fastrows import BulkStatement
 from gridgov.ledger.models import Case, CaseEvent
@@ -432,23 +432,20 @@ def run(
     ledgers = Ledgers(name, cache)
     try:
         big = {1: total // 1000, 2: total // 100, 3: total // 10}
-        handle = ledgers.build(total, big, 7, scatter)
-        rounds = []
-        for _ in range(repeat):
-            rt = ledgers.round(handle)
-            rows = timed_sweeps(rt, big, upto)
-            report("big", rows, total)
-            rounds.append(rows)
-            ledgers.done(rt)
-        same = {2: total // 100}
-        handle = ledgers.build(small, same, 11, scatter)
-        small_rounds = []
-        for _ in range(repeat):
-            rt = ledgers.round(handle)
-            rows = timed_sweeps(rt, same, upto)
-            report("small", rows, small)
-            small_rounds.append(rows)
-            ledgers.done(rt)
+
+        def rounds_on(label: str, size: int, due: dict[int, int], seed: int) -> list[Any]:
+            handle = ledgers.build(size, due, seed, scatter)
+            out = []
+            for _ in range(repeat):
+                rt = ledgers.round(handle)
+                rows = timed_sweeps(rt, due, upto)
+                report(label, rows, size)
+                out.append(rows)
+                ledgers.done(rt)
+            return out
+
+        rounds = rounds_on("big", total, big, 7)
+        small_rounds = rounds_on("small", small, {2: total // 100}, 11)
         print(f"  {name}: median of {repeat} round(s), each on a fresh copy of the ledger")
         big_ms = summary("big", [r[:2] for r in rounds], total) if upto >= 2 else 0.0
         if upto >= 3:

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -172,13 +172,5 @@ class IntakeService:
 
 
 def _out(o: RequestOutcome, run: RunOut | None = None) -> CitizenRequestOut:
-    return CitizenRequestOut(
-        id=o.id,
-        channel=o.channel,
-        request_id=o.request_id,
-        status=o.status,
-        item_code=o.item_code,
-        case_no=o.case_no,
-        candidates=o.candidates,
-        run=run,
-    )
+    shown = {k: v for k, v in asdict(o).items() if k != "community"}
+    return CitizenRequestOut(**shown, run=run)
