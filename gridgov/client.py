@@ -14,14 +14,24 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel
 
-from gridgov.api.schemas import ActionOut, Board, CaseCreated, CaseIn, CaseOut, CasePage, Trail
+from gridgov.api.schemas import (
+    ActionOut,
+    Board,
+    CaseCreated,
+    CaseIn,
+    CaseOut,
+    CasePage,
+    CitizenRequestOut,
+    IntakeOut,
+    Trail,
+)
 from gridgov.domain.errors import (
     ConcurrentUpdate,
     GridgovError,
@@ -110,6 +120,7 @@ BY_CODE: dict[str, type[GatewayError]] = {
     "invalid_transition": TransitionRefused,
     "idempotency_conflict": KeyConflict,
     "concurrent_update": Busy,
+    "busy": Busy,
 }
 
 
@@ -196,6 +207,33 @@ def trail_call(case_no: str) -> Call[Trail]:
 
 def board_call(filters: Mapping[str, Any]) -> Call[Board]:
     return Call("GET", "/v1/board", Board.model_validate, params=_params(filters))
+
+
+def events_call(events: Sequence[Mapping[str, Any]], window: float | None) -> Call[IntakeOut]:
+    """Safe to resend: events already ingested (same source and event_id) are skipped."""
+    params = {"window": window} if window is not None else None
+    return Call("POST", "/v1/intake/events", IntakeOut.model_validate, list(events), params)
+
+
+def request_call(request: Mapping[str, Any]) -> Call[CitizenRequestOut]:
+    """Safe to resend: a request id already seen (per key) returns its first outcome."""
+    return Call("POST", "/v1/intake/requests", CitizenRequestOut.model_validate, dict(request))
+
+
+def _requests(data: Any) -> list[CitizenRequestOut]:
+    return [CitizenRequestOut.model_validate(x) for x in data]
+
+
+def queue_call() -> Call[list[CitizenRequestOut]]:
+    return Call("GET", "/v1/intake/requests", _requests)
+
+
+def decide_call(
+    request: int, verb: Literal["assign", "reject"], body: Mapping[str, Any]
+) -> Call[CitizenRequestOut]:
+    """A decision on a queued request; once made, a repeat answers 409 (not queued)."""
+    path = f"/v1/intake/requests/{request}/{verb}"
+    return Call("POST", path, CitizenRequestOut.model_validate, dict(body))
 
 
 # ---------------------------------------------------------------------------- clients
@@ -320,6 +358,23 @@ class GatewayClient(_Base):
     def board(self, **filters: Any) -> Board:
         return self.run(board_call(filters))
 
+    def post_events(
+        self, events: Sequence[Mapping[str, Any]], *, window: float | None = None
+    ) -> IntakeOut:
+        return self.run(events_call(events, window))
+
+    def submit_request(self, request: Mapping[str, Any]) -> CitizenRequestOut:
+        return self.run(request_call(request))
+
+    def request_queue(self) -> list[CitizenRequestOut]:
+        return self.run(queue_call())
+
+    def assign_request(self, request: int, item_code: str) -> CitizenRequestOut:
+        return self.run(decide_call(request, "assign", {"item_code": item_code}))
+
+    def reject_request(self, request: int, reason: str) -> CitizenRequestOut:
+        return self.run(decide_call(request, "reject", {"reason": reason}))
+
 
 class AsyncGatewayClient(_Base):
     """The same calls for asyncio. Use as an async context manager, or call :meth:`aclose`."""
@@ -406,3 +461,20 @@ class AsyncGatewayClient(_Base):
 
     async def board(self, **filters: Any) -> Board:
         return await self.run(board_call(filters))
+
+    async def post_events(
+        self, events: Sequence[Mapping[str, Any]], *, window: float | None = None
+    ) -> IntakeOut:
+        return await self.run(events_call(events, window))
+
+    async def submit_request(self, request: Mapping[str, Any]) -> CitizenRequestOut:
+        return await self.run(request_call(request))
+
+    async def request_queue(self) -> list[CitizenRequestOut]:
+        return await self.run(queue_call())
+
+    async def assign_request(self, request: int, item_code: str) -> CitizenRequestOut:
+        return await self.run(decide_call(request, "assign", {"item_code": item_code}))
+
+    async def reject_request(self, request: int, reason: str) -> CitizenRequestOut:
+        return await self.run(decide_call(request, "reject", {"reason": reason}))

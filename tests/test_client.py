@@ -221,3 +221,32 @@ async def test_live_async_client_acts_pages_and_gets_typed_errors(live: str, wor
     async with AsyncGatewayClient(live, "gg_00000000_" + "x" * 43) as nobody:
         with pytest.raises(AuthenticationError):
             await nobody.get_case(made[0])
+
+
+def test_live_intake_calls(live: str, world: World) -> None:
+    """Machine batches (resent safely), a citizen request, and the dispatcher's queue."""
+    from tests.test_api_intake import machine_key, request
+    from tests.test_intake_bulk import row
+
+    w = world
+    token = machine_key(w)["Authorization"].removeprefix("Bearer ")
+    batch = [row(w.rt, "k1"), row(w.rt, "k2", type="ufo")]
+    with GatewayClient(live, token) as machine:
+        first = machine.post_events(batch, window=10)
+        assert (first.opened, len(first.refused), first.refused[0].field) == (1, 1, "type")
+        assert machine.post_events(batch).already == 1
+        with pytest.raises(InvalidInput) as none_good:
+            machine.post_events([row(w.rt, "k3", grid="NOWHERE")])
+        assert none_good.value.field == "events[1].grid"
+    with GatewayClient(live, w.keys["citizen"]) as app_:
+        queued = app_.submit_request(request(w, "q1", "井盖坏了"))
+        assert queued.status == "queued" and queued.case_no is None
+        with pytest.raises(NotPermitted):
+            app_.request_queue()
+    with GatewayClient(live, w.keys["dispatcher"]) as dispatcher:
+        assert [q.id for q in dispatcher.request_queue()] == [queued.id]
+        assigned = dispatcher.assign_request(queued.id, "BJ-GY-003")
+        assert assigned.status == "assigned" and assigned.case_no
+        with pytest.raises(InvalidTransition):
+            dispatcher.reject_request(queued.id, "too late")
+        assert dispatcher.request_queue() == []
