@@ -28,6 +28,7 @@ from gridgov.domain.enums import Role, Source, TerritoryKind, Tier
 from gridgov.domain.lifecycle import SYSTEM, EventKind
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.models import Case, CaseEvent, Notification
+from gridgov.ledger.risk_models import CitizenRequest, IntakeEvent
 from gridgov.runtime import Runtime
 from tests.conftest import at
 
@@ -63,13 +64,12 @@ class World:
         body.update(over)
         return body
 
-    def counts(self) -> tuple[int, int, int]:
-        """Rows in cases, case_events and notifications."""
+    def counts(self) -> tuple[int, ...]:
+        """Rows in cases, case_events, notifications, citizen_requests and intake_events."""
         with self.rt.book.factory() as s:
-            return (
-                s.scalar(select(func.count()).select_from(Case)) or 0,
-                s.scalar(select(func.count()).select_from(CaseEvent)) or 0,
-                s.scalar(select(func.count()).select_from(Notification)) or 0,
+            return tuple(
+                s.scalar(select(func.count()).select_from(table)) or 0
+                for table in (Case, CaseEvent, Notification, CitizenRequest, IntakeEvent)
             )
 
     def dispatch(self, case_no: str) -> None:

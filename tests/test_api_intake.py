@@ -4,6 +4,7 @@ requests in free text and the dispatcher's queue — with who may do what, and b
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,10 +15,17 @@ from gridgov.domain.enums import Role
 from gridgov.intake.places import Place, qr_code
 from gridgov.ledger.models import Case, CaseEvent, Notification
 from tests.api_support import World, app, http, live, world
-from tests.conftest import at
-from tests.test_intake_bulk import row
+from tests.test_intake_bulk import row as bulk_row
 
 __all__ = ["app", "http", "live", "world"]  # fixtures
+
+# The gateway takes client times within 7 days behind and 5 minutes ahead of its clock.
+RECEIVED = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+
+
+def row(rt: Any, eid: str, minutes: float = 0, **over: Any) -> dict[str, Any]:
+    at = (RECEIVED + timedelta(minutes=minutes)).isoformat()
+    return bulk_row(rt, eid) | {"at": at} | over
 
 
 def machine_key(w: World, scope: str | None = None) -> dict[str, str]:
@@ -63,11 +71,19 @@ def test_a_batch_opens_cases_merges_repeats_and_names_bad_rows(
 
 
 def test_json_lines_batch_reports_lines_that_are_not_json(http: httpx.Client, world: World) -> None:
-    body = "\n".join([json.dumps(row(world.rt, "n1")), "{oops", json.dumps(row(world.rt, "n2"))])
+    lines = [
+        json.dumps(row(world.rt, "n1", description="路灯\u2028不亮"), ensure_ascii=False),
+        "",  # blank lines are skipped but still counted
+        "{oops",
+        json.dumps(row(world.rt, "n2", type="ufo")),
+        json.dumps(row(world.rt, "n3")),
+    ]
     headers = machine_key(world) | {"Content-Type": "application/x-ndjson"}
-    out = http.post("/v1/intake/events", content=body.encode(), headers=headers).json()
-    assert out["rows"] == 3 and out["opened"] == 1 and out["repeats"] == 1
-    assert [(e["line"], e["field"]) for e in out["refused"]] == [(2, "row")]
+    out = http.post("/v1/intake/events", content="\n".join(lines).encode(), headers=headers)
+    body = out.json()
+    assert body["rows"] == 4 and body["opened"] == 1 and body["repeats"] == 1
+    refused = [(e["line"], e["field"], e["message"][:8]) for e in body["refused"]]
+    assert refused == [(3, "row", "not JSON"), (4, "type", "unknown ")]
 
 
 def test_a_batch_with_nothing_good_is_refused_and_stores_nothing(
@@ -89,6 +105,17 @@ def test_a_batch_with_nothing_good_is_refused_and_stores_nothing(
     assert big.status_code == 413
     too_many = http.post("/v1/intake/events", json=[{"a": 1}] * 5001, headers=key)
     assert too_many.status_code == 422 and too_many.json()["error"]["field"] == "events"
+    for hostile in (b"[" * 100_000 + b"]" * 100_000, b"[" + b"9" * 5000 + b"]"):
+        bad = http.post("/v1/intake/events", content=hostile, headers=key)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "body", bad.text
+    now = datetime.now(UTC)
+    for when in (now + timedelta(hours=1), now - timedelta(days=8)):
+        stale = http.post(
+            "/v1/intake/events", json=[row(world.rt, "t", at=when.isoformat())], headers=key
+        )
+        assert stale.status_code == 422 and stale.json()["error"]["field"] == "events[1].at"
+    long_id = http.post("/v1/intake/events", json=[row(world.rt, "x" * 101)], headers=key)
+    assert long_id.json()["error"]["field"] == "events[1].event_id"
     assert world.counts() == before
 
 
@@ -107,8 +134,8 @@ def test_who_may_post_events_and_what_a_machine_key_may_see(
     no = opened["case_nos"][0]
     assert http.get(f"/v1/cases/{no}", headers=key).status_code == 403
     assert http.get("/v1/cases", headers=key).json()["items"] == []
-    wrong_source = http.post("/v1/cases", json=world.new_case(), headers=key)
-    assert wrong_source.status_code == 403 and wrong_source.json()["error"]["field"] == "source"
+    one_case = http.post("/v1/cases", json=world.new_case(source="ai_camera"), headers=key)
+    assert one_case.status_code == 403 and one_case.json()["error"]["field"] == "role"
     assert http.post(f"/v1/cases/{no}/acknowledge", headers=key).status_code == 403
 
 
@@ -118,7 +145,7 @@ def request(w: World, rid: str, text: str, **over: Any) -> dict[str, Any]:
         "request_id": rid,
         "reporter": "citizen-13800000000",
         "text": text,
-        "received_at": at(2026, 11, 23, 9, 0).isoformat(),
+        "received_at": RECEIVED.isoformat(),
         "qr": qr_code(Place(w.community, w.grid, "B001")),
     }
     return base | over
@@ -162,7 +189,7 @@ def test_citizen_requests_open_or_queue_and_the_dispatcher_decides(
     d = done.json()
     assert d["status"] == "assigned" and d["case_no"]
     case = world.rt.book.get(d["case_no"])
-    assert case.item_code == "BJ-GY-003" and case.opened_at == at(2026, 11, 23, 9, 0)
+    assert case.item_code == "BJ-GY-003" and case.opened_at == RECEIVED
     assert created_by(world, d["case_no"])[1] == "dispatcher"
     with world.rt.book.factory() as db:
         receipts = db.scalars(
@@ -171,8 +198,8 @@ def test_citizen_requests_open_or_queue_and_the_dispatcher_decides(
             )
         ).all()
     assert sorted(receipts) == ["pending", "skipped"]  # one SMS, the one sent at queueing
-    again = http.post(f"{path}/assign", json=pick, headers=world.auth("dispatcher"))
-    assert again.status_code == 409
+    late = http.post(f"{path}/reject", json={"reason": "x"}, headers=world.auth("dispatcher"))
+    assert late.status_code == 409  # decided already
 
     third = http.post(
         "/v1/intake/requests", json=request(world, "r3", "请问这个归谁管？"), headers=citizen
@@ -211,3 +238,33 @@ def test_bad_citizen_requests_name_the_field(http: httpx.Client, world: World) -
     )
     assert machine.status_code == 403
     assert world.counts() == before
+
+
+def test_event_ids_are_per_key(http: httpx.Client, world: World) -> None:
+    """Two platforms numbering their events alike: neither's events shadow the other's."""
+    a = http.post("/v1/intake/events", json=[row(world.rt, "1")], headers=machine_key(world))
+    other = row(world.rt, "1", device="cam-77", lat=22.70, lon=113.90)
+    b = http.post("/v1/intake/events", json=[other], headers=machine_key(world))
+    assert a.json()["opened"] == 1 and b.json()["opened"] == 1 and b.json()["already"] == 0
+
+
+def test_the_app_sees_the_case_its_queued_request_became(http: httpx.Client, world: World) -> None:
+    citizen = world.auth("citizen")
+    queued = http.post(
+        "/v1/intake/requests", json=request(world, "v1", "井盖坏了"), headers=citizen
+    ).json()
+    path = f"/v1/intake/requests/{queued['id']}/assign"
+    long_code = http.post(path, json={"item_code": "A" * 40}, headers=world.auth("dispatcher"))
+    assert long_code.status_code == 422 and long_code.json()["error"]["field"] == "item_code"
+    pick = {"item_code": "BJ-GY-003"}
+    done = http.post(path, json=pick, headers=world.auth("dispatcher")).json()
+    no = done["case_no"]
+    assert http.get(f"/v1/cases/{no}", headers=citizen).status_code == 200
+    assert [c["case_no"] for c in http.get("/v1/cases", headers=citizen).json()["items"]] == [no]
+    assert http.get(f"/v1/cases/{no}", headers=world.auth("citizen2")).status_code == 403
+    before = world.counts()
+    again = http.post(path, json=pick, headers=world.auth("dispatcher"))
+    assert again.status_code == 200 and again.json()["case_no"] == no  # a safe repeat
+    assert world.counts() == before
+    other = http.post(path, json={"item_code": "BJ-GY-001"}, headers=world.auth("dispatcher"))
+    assert other.status_code == 409

@@ -162,3 +162,32 @@ async def test_a_department_system_starts_a_deployment_through_prefects_rest_api
     ack = w.rt.book.trail(no)[-1]
     assert (ack.kind, ack.actor, ack.department) == ("acknowledged", "cg-case-system", w.lead)
     assert ack.idempotency_key == "cg-system:ack:1"
+
+
+async def test_an_assignment_whose_flow_did_not_start_is_assigned_again(pworld: World) -> None:
+    """Deployment mode, the item's deployment missing: the assignment is recorded, the start
+    fails (503); repeating the assignment starts the flow and makes no second case."""
+    from gridgov.flows.deployments import DEPLOYMENT
+    from gridgov.flows.items import item_flow
+    from tests.test_api_intake import request
+
+    w, code = pworld, "BJ-GY-003"
+    async with get_client() as client:
+        with suppress(ObjectNotFound):
+            old = await client.read_deployment_by_name(f"item-{code}/{DEPLOYMENT}")
+            await client.delete_deployment(old.id)
+    with serve(create_app(w.rt, "deployment")) as url, httpx.Client(base_url=url) as http:
+        queued = http.post(
+            "/v1/intake/requests", json=request(w, "p1", "井盖坏了"), headers=w.auth("citizen")
+        ).json()
+        assert queued["status"] == "queued"
+        path, pick = f"/v1/intake/requests/{queued['id']}/assign", {"item_code": code}
+        failed = http.post(path, json=pick, headers=w.auth("dispatcher"))
+        assert failed.status_code == 503 and failed.json()["error"]["code"] == "launch_failed"
+        cases = w.counts()[0]
+        await (await item_flow(code).ato_deployment(DEPLOYMENT)).apply()  # type: ignore[misc]
+        again = http.post(path, json=pick, headers=w.auth("dispatcher"))
+        assert again.status_code == 200, again.text
+        out = again.json()
+        assert out["status"] == "assigned" and out["run"]["state"] == "Scheduled"
+        assert w.counts()[0] == cases

@@ -225,8 +225,7 @@ async def test_live_async_client_acts_pages_and_gets_typed_errors(live: str, wor
 
 def test_live_intake_calls(live: str, world: World) -> None:
     """Machine batches (resent safely), a citizen request, and the dispatcher's queue."""
-    from tests.test_api_intake import machine_key, request
-    from tests.test_intake_bulk import row
+    from tests.test_api_intake import machine_key, request, row
 
     w = world
     token = machine_key(w)["Authorization"].removeprefix("Bearer ")

@@ -193,3 +193,21 @@ def test_clock_check_records_each_miss_once(runtime: Runtime) -> None:
     summary = citizen_clock_summary(runtime.engine, T0 - timedelta(hours=1), now)
     assert summary["appointment"]["on_time"] == 1 and summary["appointment"]["late"] == 1
     assert summary["notice"]["on_time"] == 2
+
+
+def test_an_assignment_cut_short_is_finished_by_its_repeat(runtime: Runtime) -> None:
+    """The case was opened but the request not marked (a crash between the two): a reject
+    is refused, and assigning the same item again finishes the job with the same case."""
+    desk = CitizenDesk(runtime.book)
+    opener = inline_opener(runtime.book)
+    out = desk.submit(_request(runtime, "c1", "井盖坏了"), opener)
+    new, req = desk.case_for(out.id, "BJ-GY-003")
+    half = opener(new, Actor(Role.DISPATCHER, "d"), req.received_at, req.key)  # the crash
+    with pytest.raises(InvalidTransition) as refused:
+        desk.reject(out.id, "dispatcher-1", "nothing to do", T0)
+    assert half.case_no in refused.value.message
+    done = desk.assign(out.id, "BJ-GY-003", "dispatcher-1", T0, opener)
+    assert done.status == "assigned" and done.case_no == half.case_no
+    assert desk.assign(out.id, "BJ-GY-003", "dispatcher-2", T0, opener) == done  # replay
+    with pytest.raises(InvalidTransition):
+        desk.assign(out.id, "BJ-GY-001", "dispatcher-1", T0, opener)

@@ -5,7 +5,7 @@
 * department: cases assigned to it, or where it is called to assist;
 * community: cases of its community;
 * patroller: cases of its scope, or (unscoped) the cases it reported;
-* citizen app: the cases it reported;
+* citizen app: the cases it reported, and those opened from its requests;
 * machine (AI-camera / IoT platform): none — it only posts event batches.
 
 What a role may *do* is the transition table's business (``decide``); a caller must also be
@@ -14,7 +14,7 @@ able to see the case it acts on.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, String, cast, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, String, cast, false, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.api.keystore import Principal
@@ -23,6 +23,7 @@ from gridgov.domain.errors import NotPermitted
 from gridgov.domain.lifecycle import EventKind
 from gridgov.ledger.models import Case, CaseEvent
 from gridgov.ledger.records import CaseRecord
+from gridgov.ledger.risk_models import CitizenRequest
 
 OVERSIGHT = frozenset({Role.DISPATCHER, Role.REVIEWER, Role.SUPERVISOR, Role.AUDITOR})
 OWN_REPORTS = frozenset({Role.CITIZEN, Role.PATROLLER})
@@ -41,6 +42,22 @@ def creator_of(factory: sessionmaker[Session], case_id: int) -> str | None:
         )
 
 
+def _requested(p: Principal) -> Select[int | None]:
+    """Cases opened from citizen requests this key submitted (a dispatcher may have picked the
+    item: the request ids carry the key's prefix)."""
+    return select(CitizenRequest.case_id).where(
+        CitizenRequest.request_id.startswith(f"{p.prefix}:", autoescape=True),
+        CitizenRequest.case_id.is_not(None),
+    )
+
+
+def is_own_report(p: Principal, case_id: int, factory: sessionmaker[Session]) -> bool:
+    if creator_of(factory, case_id) == p.actor_name:
+        return True
+    with factory() as s:
+        return s.scalar(_requested(p).where(CitizenRequest.case_id == case_id)) is not None
+
+
 def check_visible(p: Principal, case: CaseRecord, factory: sessionmaker[Session]) -> None:
     """Raise NotPermitted unless ``p`` may see ``case``."""
     if p.role == Role.MACHINE:
@@ -53,7 +70,7 @@ def check_visible(p: Principal, case: CaseRecord, factory: sessionmaker[Session]
             field="case_no",
         )
     if p.role in OWN_REPORTS and not (p.role == Role.PATROLLER and p.scope):
-        if creator_of(factory, case.id) == p.actor_name:
+        if is_own_report(p, case.id, factory):
             return
         raise NotPermitted(f"case {case.case_no} was not reported with this key", field="case_no")
     if in_scope(p.scope, case.street_code, case.community_code):
@@ -73,7 +90,7 @@ def visible_clause(p: Principal) -> ColumnElement[bool]:
         mine = select(CaseEvent.case_id).where(
             CaseEvent.kind == EventKind.CREATED.value, CaseEvent.actor == p.actor_name
         )
-        return Case.id.in_(mine)
+        return or_(Case.id.in_(mine), Case.id.in_(_requested(p)))
     if p.scope is None:
         return true() if p.role in OVERSIGHT | {Role.PATROLLER} else false()
     return or_(Case.street_code == p.scope, Case.community_code == p.scope)
@@ -86,11 +103,7 @@ def check_may_report(p: Principal, community: str, street: str, source: str) -> 
             f"this key may report in {p.scope} only, not in community {community}",
             field="community",
         )
-    allowed = {
-        Role.CITIZEN: {"citizen", "hotline"},
-        Role.PATROLLER: {"patrol"},
-        Role.MACHINE: {"ai_camera", "iot_sensor"},
-    }.get(p.role)
+    allowed = {Role.CITIZEN: {"citizen", "hotline"}, Role.PATROLLER: {"patrol"}}.get(p.role)
     if allowed is not None and source not in allowed:
         raise NotPermitted(
             f"a {p.role.value} key reports with source {' or '.join(sorted(allowed))}",

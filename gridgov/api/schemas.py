@@ -248,7 +248,9 @@ class CitizenRequestOut(BaseModel):
 
 class AssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-    item_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")]
+    item_code: Annotated[
+        str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$", max_length=32)
+    ]
 
 
 class RejectIn(BaseModel):

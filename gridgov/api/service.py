@@ -72,6 +72,10 @@ class CaseService:
 
     # ------------------------------------------------------------------ create
     async def create(self, p: Principal, body: CaseIn, key: str | None) -> CaseCreated:
+        if p.role == Role.MACHINE:  # one case per event would skip dedupe and event ids
+            raise NotPermitted(
+                "a machine key posts event batches (/v1/intake/events)", field="role"
+            )
         new = NewCase.model_validate(body.new_case())
         if new.community in self.rt.catalog.territory:
             street = self.rt.catalog.territory[new.community].parent or ""

@@ -211,9 +211,11 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
     kind_code = case(*((kind == k, i) for i, k in enumerate(KINDS)), else_=-1)
     role_code = case(*((CaseEvent.role == r, i) for i, r in enumerate(ROLES)), else_=-1)
     person = CaseEvent.role.in_(STAFF_ROLES)
-    # History written by ``gridgov import`` (actor ``import:<system>``): the source system
-    # recorded no acknowledgement or arrival, so its dispatches open no response windows.
-    imported = case((CaseEvent.actor.like("import:%"), 1), else_=0)
+    # History written by ``gridgov import`` (role system, actor ``import:<system>``): the source
+    # system recorded no acknowledgement or arrival, so its dispatches open no response windows.
+    # (Role ``system`` too: API keys are never system, whatever their names.)
+    by_import = and_(CaseEvent.role == "system", CaseEvent.actor.like("import:%"))
+    imported = case((by_import, 1), else_=0)
     stmt = (
         select(
             CaseEvent.case_id,

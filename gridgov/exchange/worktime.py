@@ -9,13 +9,12 @@ period ends included: landing on a period's end gives that end).
 
 from __future__ import annotations
 
-import warnings
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 
-from gridgov.domain.calendar import CalendarDataWarning, Duration, WorkingCalendar
+from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.enums import TimeUnit
 
 I64 = npt.NDArray[np.int64]
@@ -69,17 +68,16 @@ class WorkClock:
         starts: list[int] = []
         ends: list[int] = []
         day = first
-        with warnings.catch_warnings():
-            # Years without holiday data are Monday–Friday; the calendar warns once per year
-            # on its own when a case is opened there, an import need not repeat it per chunk.
-            warnings.simplefilter("ignore", CalendarDataWarning)
-            while day <= last:
-                if self.cal.is_workday(day):
-                    for s, e in self.cal.office_hours.periods:
-                        s_us = to_us(datetime.combine(day, s, tz))
-                        starts.append(s_us)
-                        ends.append(max(s_us, to_us(datetime.combine(day, e, tz))))
-                day += timedelta(days=1)
+        # Years without holiday data are Monday–Friday; the calendar warns once per year.
+        # (No warnings.catch_warnings here: it changes process-wide state, and the import
+        # prepares chunks in a worker thread.)
+        while day <= last:
+            if self.cal.is_workday(day):
+                for s, e in self.cal.office_hours.periods:
+                    s_us = to_us(datetime.combine(day, s, tz))
+                    starts.append(s_us)
+                    ends.append(max(s_us, to_us(datetime.combine(day, e, tz))))
+            day += timedelta(days=1)
         self.first, self.last = first, last
         self.starts = np.asarray(starts, dtype=np.int64)
         self.ends = np.asarray(ends, dtype=np.int64)

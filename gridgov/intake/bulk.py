@@ -45,6 +45,8 @@ _JS: Callable[[str], str] = json.encoder.encode_basestring_ascii
 ATTEMPTS = 3
 LOCKED_PAUSE = 1.0  # seconds, growing per attempt
 Progress = Callable[[int], None]
+Vet = Callable[[MachineEvent], tuple[str, str] | None]  # (field, reason) refuses the row
+NOT_OBJECT = "a row must be an object"
 
 CASE_COLUMNS = (
     "id",
@@ -191,8 +193,8 @@ class BulkIntake:
 
     ``by``: who submits the batch (the gateway's key), written as the actor and role of each
     ``created`` event; by default the device (``<source>:<device>``) with role ``system``.
-    ``allowed(community, street)``: the area the submitter may report in; a row outside it is
-    refused (field ``community``) like any other bad row."""
+    ``vet(event)``: the submitter's own rules on a checked row (its area, how far its times
+    may be off); a (field, reason) refuses the row like any other bad row."""
 
     def __init__(
         self,
@@ -200,12 +202,12 @@ class BulkIntake:
         rule: DedupeRule | None = None,
         *,
         by: Actor | None = None,
-        allowed: Callable[[str, str], bool] | None = None,
+        vet: Vet | None = None,
     ) -> None:
         self.book = book
         self.rule = rule or DedupeRule()
         self.by = by
-        self.allowed = allowed
+        self.vet = vet
         self.checker = RowChecker(book.catalog, book.calendar.tz)
         self._plans: dict[tuple[str, int], _Plan] = {}
 
@@ -231,14 +233,8 @@ class BulkIntake:
                     checked = self.checker.check(line, raw)
                     if isinstance(checked, list):
                         report.errors += checked
-                    elif self.allowed is not None and not self.allowed(
-                        checked.community, checked.street
-                    ):
-                        report.errors.append(
-                            RowError(
-                                line, "community", f"{checked.community} is outside this key's area"
-                            )
-                        )
+                    elif self.vet is not None and (refused := self.vet(checked)) is not None:
+                        report.errors.append(RowError(line, *refused))
                     else:
                         good.append(checked)
                 done = self._write_retrying(good, received)
@@ -563,17 +559,20 @@ def ingest_events(
     window_minutes: float = 30,
     received_at: datetime | None = None,
     by: Actor | None = None,
-    allowed: Callable[[str, str], bool] | None = None,
+    vet: Vet | None = None,
+    lines: Iterable[int] | None = None,
 ) -> IngestReport:
     """The gateway's entry point: a batch of event objects (JSON bodies), as a list.
 
-    Rows are numbered from 1 in the order given (``RowError.line``). Synchronous: call it
-    from async code with ``asyncio.to_thread``. Safe to repeat with the same events."""
+    Rows are numbered from 1 in the order given, or by ``lines`` (``RowError.line``); a str
+    in place of an object is the reason the row could not be read. Synchronous: call it from
+    async code with ``asyncio.to_thread``. Safe to repeat with the same events."""
     rule = DedupeRule(window=timedelta(minutes=window_minutes))
-    intake = BulkIntake(book, rule, by=by, allowed=allowed)
+    intake = BulkIntake(book, rule, by=by, vet=vet)
+    numbered = enumerate(events, 1) if lines is None else zip(lines, events, strict=True)
     rows = (
-        (n, dict(e) if isinstance(e, Mapping) else "a row must be an object")
-        for n, e in enumerate(events, 1)
+        (n, dict(e) if isinstance(e, Mapping) else e if isinstance(e, str) else NOT_OBJECT)
+        for n, e in numbered
     )
     return intake.ingest_rows(rows, received_at=received_at)
 

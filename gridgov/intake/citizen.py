@@ -187,9 +187,32 @@ class CitizenDesk:
     def assign(
         self, request: int, item_code: str, dispatcher: str, at: datetime, opener: Opener
     ) -> RequestOutcome:
-        """The dispatcher picks the item of a queued request; its case is opened now."""
+        """The dispatcher picks the item of a queued request; its case is opened now, as of
+        the receipt (the citizen's clock has been running since then).
+
+        Safe to repeat: a request already assigned this item answers as it did (so a caller
+        whose flow start failed can try again); another item is refused. A crash between
+        opening the case and marking the request is mended by the repeat (the case book
+        replays the opening by the request's key)."""
+        new, req = self.case_for(request, item_code)
         with self.book.factory() as s:
+            row = self._get(s, request)
+            if row.status == "assigned" and row.item_code == item_code:
+                return self._outcome(s, row)
+            self._queued(s, request)
+        case = opener(new, self._actor(req), req.received_at, req.key)
+        with self.book.factory() as s, s.begin():
             row = self._queued(s, request)
+            row.status, row.item_code, row.case_id = "assigned", item_code, case.id
+            row.decided_by, row.decided_at = dispatcher, at
+            self._one_receipt(s, req.key, case.id)
+            s.flush()
+            return self._outcome(s, row)
+
+    def case_for(self, request: int, item_code: str) -> tuple[NewCase, CitizenRequestIn]:
+        """The case a request becomes once ``item_code`` is picked (and the request)."""
+        with self.book.factory() as s:
+            row = self._get(s, request)
             req = CitizenRequestIn(
                 channel=row.channel,
                 request_id=row.request_id,
@@ -200,18 +223,8 @@ class CitizenDesk:
                 grid=row.grid_code,
                 building=row.building,
             )
-        place = Place(row.community_code, row.grid_code or "", row.building)
-        # Reported as of the receipt: the citizen's clock has been running since then.
-        case = opener(
-            self._new_case(req, place, item_code), self._actor(req), req.received_at, req.key
-        )
-        with self.book.factory() as s, s.begin():
-            row = self._queued(s, request)
-            row.status, row.item_code, row.case_id = "assigned", item_code, case.id
-            row.decided_by, row.decided_at = dispatcher, at
-            self._one_receipt(s, req.key, case.id)
-            s.flush()
-            return self._outcome(s, row)
+            place = Place(row.community_code, row.grid_code or "", row.building)
+        return self._new_case(req, place, item_code), req
 
     def reject(self, request: int, dispatcher: str, reason: str, at: datetime) -> RequestOutcome:
         """Not a governance matter: the citizen is told why; no case is opened."""
@@ -219,6 +232,17 @@ class CitizenDesk:
             raise InvalidInput("give the citizen a reason", field="reason")
         with self.book.factory() as s, s.begin():
             row = self._queued(s, request)
+            opened = s.scalar(
+                select(Case.case_no).where(
+                    Case.source_system == f"citizen:{row.channel}",
+                    Case.source_id == row.request_id,
+                )
+            )
+            if opened is not None:  # an assignment got as far as the case: finish that
+                raise InvalidTransition(
+                    f"case {opened} was already opened for request {request}: assign it",
+                    field="status",
+                )
             row.status, row.decided_by, row.decided_at = "rejected", dispatcher, at
             s.add(
                 _notice(
@@ -235,10 +259,7 @@ class CitizenDesk:
 
     def get(self, request: int) -> RequestOutcome:
         with self.book.factory() as s:
-            row = s.get(CitizenRequest, request)
-            if row is None:
-                raise NotFound(f"no citizen request {request}", field="request")
-            return self._outcome(s, row)
+            return self._outcome(s, self._get(s, request))
 
     def queue(self, community: str | None = None) -> list[RequestOutcome]:
         """Requests waiting for the dispatcher, oldest first."""
@@ -250,6 +271,13 @@ class CitizenDesk:
 
     # ------------------------------------------------------------------ internals
     def _new_case(self, req: CitizenRequestIn, place: Place, item_code: str) -> NewCase:
+        try:
+            return self._build_case(req, place, item_code)
+        except ValidationError as exc:
+            raise first_error(exc) from exc
+
+    @staticmethod
+    def _build_case(req: CitizenRequestIn, place: Place, item_code: str) -> NewCase:
         return NewCase(
             item_code=item_code,
             community=place.community,
@@ -340,10 +368,15 @@ class CitizenDesk:
         )
 
     @staticmethod
-    def _queued(s: Session, request: int) -> CitizenRequest:
+    def _get(s: Session, request: int) -> CitizenRequest:
         row = s.get(CitizenRequest, request)
         if row is None:
             raise NotFound(f"no citizen request {request}", field="request")
+        return row
+
+    @classmethod
+    def _queued(cls, s: Session, request: int) -> CitizenRequest:
+        row = cls._get(s, request)
         if row.status != "queued":
             raise InvalidTransition(
                 f"request {request} is {row.status}, not queued", field="status"

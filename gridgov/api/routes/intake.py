@@ -22,22 +22,24 @@ def _service(gw: GatewayDep) -> IntakeService:
     return IntakeService(gw.service)
 
 
-def parse_batch(body: bytes, content_type: str) -> list[Any]:
-    """A JSON array of event objects, or JSON Lines (one object per line). A line that is
-    not JSON stays in the batch as a refusal message, so it is reported by its number."""
+def parse_batch(body: bytes, content_type: str) -> list[tuple[int, Any]]:
+    """(line, event) pairs from a JSON array (line = position, from 1) or JSON Lines (line =
+    the line in the body). A line that is not JSON stays in the batch as the reason, so it is
+    refused by its number while the others go on."""
     kind = content_type.split(";")[0].strip().lower()
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput("the body must be UTF-8", field="body") from exc
     if kind in NDJSON:
-        rows: list[Any] = []
-        for n, line in enumerate(text.splitlines(), 1):
+        rows: list[tuple[int, Any]] = []
+        # Only "\n" ends a line: U+2028 and friends may stand unescaped inside JSON strings.
+        for n, line in enumerate(text.split("\n"), 1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    rows.append(f"line {n} is not JSON: {exc.msg}")
+                    rows.append((n, json.loads(line)))
+                except (ValueError, RecursionError) as exc:
+                    rows.append((n, f"not JSON: {_reason(exc)}"))
         return rows
     if kind not in ("application/json", ""):
         raise UnsupportedMediaType(
@@ -46,13 +48,21 @@ def parse_batch(body: bytes, content_type: str) -> list[Any]:
         )
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not JSON: {exc.msg} at {exc.pos}", field="body") from exc
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"the body is not JSON: {_reason(exc)}", field="body") from exc
     if isinstance(data, dict) and isinstance(data.get("events"), list):
         data = data["events"]
     if not isinstance(data, list):
         raise InvalidInput('send a JSON array of events (or {"events": [...]})', field="body")
-    return data
+    return list(enumerate(data, 1))
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at {exc.pos}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)[:200]  # e.g. an integer with too many digits
 
 
 @router.post(
