@@ -116,7 +116,7 @@ MEANINGS: dict[str, dict[str, tuple[str, str]]] = {
         "actor": ("who did it (import:<system> for imported history)", ""),
         "role": (
             "actor's role: patroller, citizen, dispatcher, community, department, "
-            "reviewer, supervisor, auditor, system",
+            "reviewer, supervisor, auditor, machine (a camera/sensor platform's key), system",
             "",
         ),
         "department": ("actor's department, for department actors", ""),
