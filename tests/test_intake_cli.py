@@ -69,3 +69,55 @@ def test_simulate_inline_prints_the_outcomes(home: Path, tmp_path: Path) -> None
     bad.write_text("scale: -1\n", encoding="utf-8")
     refused = runner.invoke(app, ["simulate", "--config", str(bad)])
     assert refused.exit_code == 2 and "scale" in refused.output
+
+
+def test_requests_queue_from_the_command_line(home: Path) -> None:
+    """List the dispatcher's queue, assign one request (a dispatched case), reject another."""
+    from gridgov.domain.enums import TerritoryKind
+    from gridgov.intake.citizen import CitizenDesk, inline_opener
+    from gridgov.intake.places import Place, qr_code
+    from gridgov.runtime import default_runtime
+
+    rt = default_runtime()
+    rt.init_ledger()
+    grid = min(rt.catalog.units(TerritoryKind.GRID), key=lambda u: u.code)
+    desk, opener = CitizenDesk(rt.book), inline_opener(rt.book)
+    ids = [
+        desk.submit(
+            {
+                "channel": "qr",
+                "request_id": f"cli-{n}",
+                "reporter": "citizen-1",
+                "text": text,
+                "received_at": at(2026, 11, 23, 9, n).isoformat(),
+                "qr": qr_code(Place(grid.parent or "", grid.code, "B1")),
+            },
+            opener,
+        ).id
+        for n, text in enumerate(("井盖坏了", "请问这个归谁管？"))
+    ]
+    listed = runner.invoke(app, ["requests", "list"])
+    assert listed.exit_code == 0 and "2 requests waiting" in listed.output
+    assert "BJ-GY-003" in listed.output
+    no_name = runner.invoke(app, ["requests", "assign", str(ids[0]), "BJ-GY-003", "--by", " "])
+    assert no_name.exit_code == 2 and "[--by]" in no_name.output
+    done = runner.invoke(app, ["requests", "assign", str(ids[0]), "bj-gy-003", "--by", "王"])
+    assert done.exit_code == 0, done.output
+    case_no = done.output.split("case ")[1].split()[0]
+    case = rt.book.get(case_no)
+    assert case.item_code == "BJ-GY-003" and case.status == "dispatched"
+    rejected = runner.invoke(
+        app, ["requests", "reject", str(ids[1]), "--reason", "not ours", "--by", "王"]
+    )
+    assert rejected.exit_code == 0 and "rejected" in rejected.output
+    assert "0 requests waiting" in runner.invoke(app, ["requests", "list"]).output
+    from gridgov.ledger.risk_models import CitizenRequest
+
+    with rt.book.factory() as s:
+        decided = [s.get(CitizenRequest, i) for i in ids]
+    assert [(r.status, r.decided_by) for r in decided if r] == [
+        ("assigned", "cli:王"),
+        ("rejected", "cli:王"),
+    ]
+    missing = runner.invoke(app, ["requests", "reject", "999", "--reason", "x", "--by", "王"])
+    assert missing.exit_code == 2 and "[request]" in missing.output

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from gridgov.cli import api_cmd, assess, catalog, flows, keys
+from gridgov.cli import api_cmd, assess, catalog, flows, keys, requests
 from gridgov.cli import exchange as exchange_cli
 from gridgov.cli import intake as intake_cli
 from gridgov.cli import simulate as simulate_cli
@@ -26,6 +26,7 @@ app.add_typer(exchange_cli.import_app, name="import")
 app.command(name="export")(exchange_cli.export)
 app.command()(intake_cli.intake)
 app.add_typer(intake_cli.risk_app, name="risk")
+app.add_typer(requests.app, name="requests")
 app.command()(simulate_cli.simulate)
 
 
