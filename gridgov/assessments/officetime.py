@@ -49,6 +49,10 @@ def span_us(cal: WorkingCalendar, duration: Duration) -> int:
     return (base * duration.amount) // _US
 
 
+class BeyondClock(ValueError):
+    """A deadline falls after the last office interval the clock has laid out."""
+
+
 class OfficeClock:
     """Office intervals of the local days ``first``…``last`` as flat arrays (µs since epoch)."""
 
@@ -110,7 +114,7 @@ class OfficeClock:
             return out
         target = self.position(start_us[w]) + span[w]
         if int(target.max()) > int(self.cum_end[-1]):
-            raise ValueError("deadline beyond the office clock; build a longer one")
+            raise BeyondClock("deadline beyond the office clock; build a longer one")
         # First interval whose end reaches the target ("<=": landing on an end gives that end).
         k = np.searchsorted(self.cum_end, target, side="left")
         out[w] = self.starts[k] + (target - self.cum_start[k])
