@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from gridgov.api import errors
 from gridgov.api.deps import Gateway
+from gridgov.api.edge import check_request
 from gridgov.api.keystore import KeyVerifier
 from gridgov.api.limits import BodyLimit
 from gridgov.api.open311.locate import Locator
@@ -54,6 +55,7 @@ def create_app(
         title="gridgov gateway",
         version="1",
         description=DESCRIPTION,
+        dependencies=[Depends(check_request)],
         openapi_tags=[
             {"name": "cases", "description": "report, list and read cases"},
             {"name": "actions", "description": "answer a waiting case"},
@@ -71,8 +73,8 @@ def create_app(
         verifier=KeyVerifier(rt.book.factory, ttl=key_ttl),
         locator=Locator(rt.catalog),
     )
-    errors.install(app, error_response)
     app.add_middleware(BodyLimit)
+    errors.install(app, error_response)  # last: its Contain wraps everything
     for router in (cases_router, actions_router, board_router, intake_router, open311_router):
         app.include_router(router)
 

@@ -8,7 +8,7 @@ error type, so a client can branch on either.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,7 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gridgov.api.edge import parse_json
 from gridgov.domain.errors import (
     ConcurrentUpdate,
     GridgovError,
@@ -67,6 +69,7 @@ STATUS: Sequence[tuple[type[GridgovError], int]] = (
 )
 
 
+BODY_UNREADABLE = "There was an error parsing the body"  # FastAPI's words
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -144,6 +147,13 @@ def install(app: FastAPI, open311_response: Any) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+            # FastAPI could not read the JSON body (not UTF-8, nested past recursion): say
+            # why, as the malformed JSON it is.
+            try:
+                parse_json(await request.body())
+            except GridgovError as bad:
+                return await _domain(request, bad)
         code = HTTP_CODES.get(exc.status_code, "http_error")
         field = "body" if exc.status_code == 413 else None
         return respond(request, exc.status_code, code, str(exc.detail), field, exc.headers)
@@ -155,9 +165,40 @@ def install(app: FastAPI, open311_response: Any) -> None:
         if "database is locked" in str(exc):
             message = "the ledger is busy with another writer; retry shortly"
             return respond(request, 503, "busy", message, None, {"Retry-After": "5"})
-        return await _unexpected(request, exc)
+        return unexpected(request, exc)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+    def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return respond(request, 500, "internal", "internal error", None)
+
+    app.add_middleware(Contain, render=unexpected)
+
+
+class Contain:
+    """Outermost: a bug answers 500 ``internal`` (logged) and the connection stays usable.
+
+    Starlette's own last-resort handler re-raises after answering, and uvicorn then drops the
+    keep-alive connection without ``Connection: close``, so a client's next request on it
+    fails; here the error ends with its answer."""
+
+    def __init__(self, app: ASGIApp, render: Callable[[Request, Exception], Response]) -> None:
+        self.app = app
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching)
+        except Exception as exc:
+            if started:  # half an answer is out: nothing better than closing
+                raise
+            await self.render(Request(scope), exc)(scope, receive, send)

@@ -6,6 +6,7 @@ its top and a case created meanwhile never shifts or repeats a page.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,10 +73,14 @@ def encode_cursor(case_id: int) -> str:
     return f"c{case_id}"
 
 
+CURSOR = re.compile(r"c[0-9]{1,10}")  # ASCII digits only: str.isdigit() also takes '²', '①'
+MAX_ID = 2**31 - 1  # ``cases.id`` is a 32-bit INTEGER on PostgreSQL
+
+
 def decode_cursor(cursor: str) -> int:
-    if not (cursor.startswith("c") and cursor[1:].isdigit() and len(cursor) < 20):
-        raise InvalidInput(f"cursor {cursor[:40]!r} was not issued by this API", field="cursor")
-    return int(cursor[1:])
+    if CURSOR.fullmatch(cursor) and 0 < int(cursor[1:]) <= MAX_ID:
+        return int(cursor[1:])
+    raise InvalidInput(f"cursor {cursor[:40]!r} was not issued by this API", field="cursor")
 
 
 def list_cases(

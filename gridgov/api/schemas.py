@@ -21,6 +21,7 @@ from gridgov.domain.commands import (
     WithReason,
 )
 from gridgov.domain.enums import TimeUnit
+from gridgov.domain.text import CleanText
 from gridgov.ledger.records import CaseRecord, EventRecord
 
 # Printable ASCII, no spaces: safe in headers, URLs and the ledger's 200-character key column.
@@ -32,7 +33,7 @@ KEY_FIELD = Field(
 )
 
 
-class FieldFix(BaseModel):
+class FieldFix(CleanText):
     """A patroller's on-the-spot fix reported with the case (tier 1 items only)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -76,7 +77,7 @@ class RateIn(Rated):
     idempotency_key: IdemKey | None = KEY_FIELD
 
 
-class GrantIn(BaseModel):
+class GrantIn(CleanText):
     """Grant the pending extension as requested, or with another amount."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -246,13 +247,13 @@ class CitizenRequestOut(BaseModel):
     run: RunOut | None = None
 
 
-class AssignIn(BaseModel):
+class AssignIn(CleanText):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
     item_code: Annotated[
         str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$", max_length=32)
     ]
 
 
-class RejectIn(BaseModel):
+class RejectIn(CleanText):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
     reason: Annotated[str, StringConstraints(min_length=1, max_length=1000)]

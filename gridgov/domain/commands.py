@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError
 
 from gridgov.domain.calendar import Duration
 from gridgov.domain.enums import Rating, Source, TimeUnit
 from gridgov.domain.errors import InvalidInput
 from gridgov.domain.lifecycle import EventKind
+from gridgov.domain.text import CleanText
 
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
@@ -18,7 +19,7 @@ UnitCode = Annotated[
 ]
 
 
-class _Payload(BaseModel):
+class _Payload(CleanText):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 

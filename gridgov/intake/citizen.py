@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import AwareDatetime, ConfigDict, StringConstraints, ValidationError
 from sqlalchemy import not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from gridgov.domain.enums import Role, Source
 from gridgov.domain.errors import InvalidInput, InvalidTransition, NotFound
 from gridgov.domain.lifecycle import Actor
 from gridgov.domain.routing import UnsatisfiedPolicy
+from gridgov.domain.text import CleanText
 from gridgov.intake.classify import Classifier, ClassifierRule, Decision
 from gridgov.intake.places import BuildingDirectory, Place, check_place, parse_qr
 from gridgov.ledger.casebook import CaseBook
@@ -43,7 +44,7 @@ Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$"
 Opener = Callable[[NewCase, Actor, datetime, str], CaseRecord]
 
 
-class CitizenRequestIn(BaseModel):
+class CitizenRequestIn(CleanText):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
     channel: Literal["qr", "app", "hotline"]

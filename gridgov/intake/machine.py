@@ -22,9 +22,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, ValidationError
 
 from gridgov.domain.enums import Source, TerritoryKind
+from gridgov.domain.text import CleanText
 from gridgov.intake.vocabulary import MACHINE_TYPES
 from gridgov.item_catalog.loader import Catalog
 from gridgov.item_catalog.models import Item
@@ -38,7 +39,7 @@ class Format(StrEnum):
     CSV = "csv"
 
 
-class MachineRow(BaseModel):
+class MachineRow(CleanText):
     """One event as a platform sends it."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)

@@ -14,6 +14,8 @@ from xml.etree import ElementTree as ET
 from fastapi import Request
 from fastapi.responses import Response
 
+from gridgov.domain.text import printable
+
 Fmt = Literal["json", "xml"]
 XML_TYPE = "text/xml; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -25,8 +27,20 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
+        return ",".join(printable(str(v)) for v in value)
+    return printable(str(value))
+
+
+def _clean(value: Any) -> Any:
+    """Rows stored before the input rule may hold characters no XML 1.0 document (and, for
+    lone surrogates, no UTF-8) can carry: drop them on the way out, so a feed always parses."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
 
 
 def _fill(parent: ET.Element, data: dict[str, Any]) -> None:
@@ -63,7 +77,7 @@ def document(
 ) -> Response:
     if fmt == "xml":
         return Response(to_xml(root, row, rows), status_code=status, media_type=XML_TYPE)
-    body = json.dumps(rows, ensure_ascii=False).encode()
+    body = json.dumps(_clean(rows), ensure_ascii=False).encode()
     return Response(body, status_code=status, media_type=JSON_TYPE)
 
 
@@ -71,7 +85,7 @@ def single(fmt: Fmt, root: str, data: dict[str, Any]) -> Response:
     """A document that is one object (the service definition), not a list."""
     if fmt == "xml":
         return Response(object_xml(root, data), media_type=XML_TYPE)
-    return Response(json.dumps(data, ensure_ascii=False).encode(), media_type=JSON_TYPE)
+    return Response(json.dumps(_clean(data), ensure_ascii=False).encode(), media_type=JSON_TYPE)
 
 
 def fmt_of(path: str) -> Fmt:

@@ -27,6 +27,7 @@ from gridgov.api.service import stored_key
 from gridgov.domain.commands import first_error
 from gridgov.domain.errors import InvalidInput, NotFound
 from gridgov.domain.lifecycle import EventKind
+from gridgov.domain.text import moment_problem
 from gridgov.ledger.models import Case, CaseEvent
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -219,6 +220,8 @@ def _when(raw: str | None, name: str, tz: ZoneInfo) -> datetime | None:
         moment = datetime.fromisoformat(raw.strip().replace(" ", "+"))
     except ValueError as exc:
         raise InvalidInput(f"{name} must be ISO-8601 (w3c), not {raw[:40]!r}", field=name) from exc
+    if reason := moment_problem(moment):
+        raise InvalidInput(f"{name}: {reason}", field=name)
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
@@ -305,6 +308,7 @@ def get_token(
             .where(
                 CaseEvent.idempotency_key == stored_key(prefix, client_key),
                 CaseEvent.kind == EventKind.CREATED.value,
+                Case.source.in_(mapping.PUBLIC_SOURCES),  # as requests/{id}: internal stays
             )
         )
     if case_no is None or not client_key:

@@ -14,6 +14,8 @@ from gridgov.api.queries import CaseFilter, list_cases
 from gridgov.api.schemas import CaseCreated, CaseIn, CaseOut, CasePage, EventOut, Trail
 from gridgov.api.service import pick_key
 from gridgov.domain.enums import CaseStatus
+from gridgov.domain.errors import InvalidInput
+from gridgov.domain.text import moment_problem
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 CASE_NO = r"^C\d{8}-\d{6,9}$"
@@ -21,8 +23,11 @@ CaseNo = Annotated[str, Path(pattern=CASE_NO, description="e.g. C20261123-000123
 Code = Annotated[str, Query(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$", max_length=32)]
 
 
-def aware(value: datetime | None, tz: str) -> datetime | None:
-    """Naive times in filters are read in the ledger's timezone (Asia/Shanghai by default)."""
+def aware(value: datetime | None, tz: str, field: str) -> datetime | None:
+    """Naive times in filters are read in the ledger's timezone (Asia/Shanghai by default);
+    years far outside the ledger's are refused (converting them could overflow)."""
+    if value is not None and (reason := moment_problem(value)):
+        raise InvalidInput(f"{field}: {reason}", field=field)
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=ZoneInfo(tz))
@@ -76,8 +81,8 @@ def get_cases(
         tier=tier,
         status=tuple(s.value for s in status or ()),
         overdue=overdue,
-        opened_from=aware(opened_from, tz),
-        opened_to=aware(opened_to, tz),
+        opened_from=aware(opened_from, tz, "opened_from"),
+        opened_to=aware(opened_to, tz, "opened_to"),
         limit=limit,
         cursor=cursor,
     )
