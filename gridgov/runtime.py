@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from gridgov.domain.calendar import OfficeHours, WorkingCalendar
 from gridgov.domain.deadlines import Ladder
+from gridgov.item_catalog.holidays import holidays_for
 from gridgov.item_catalog.loader import Catalog, load_catalog
 from gridgov.ledger.casebook import CaseBook
 from gridgov.ledger.catalog_store import SyncReport, sync_catalog
@@ -35,7 +36,11 @@ def build_runtime(settings: Settings | None = None, catalog: Catalog | None = No
     settings = settings or get_settings()
     engine = make_engine(settings.ledger_url)
     catalog = catalog or load_catalog(settings.catalog_dir)
-    calendar = WorkingCalendar(settings.timezone, OfficeHours.parse(settings.office_hours))
+    calendar = WorkingCalendar(
+        settings.timezone,
+        OfficeHours.parse(settings.office_hours),
+        holidays=holidays_for(catalog.source, settings.holidays_file),
+    )
     book = CaseBook(engine, catalog, calendar, Ladder.parse(settings.ladder))
     return Runtime(settings, engine, catalog, calendar, book)
 

@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     catalog_dir: Path | None = Field(
         default=None, description="Catalogue data directory; default: the shipped catalogue"
     )
+    holidays_file: Path | None = Field(
+        default=None,
+        description="Operator holiday data (docs/calendar.md); default holidays.yaml in the "
+        "catalogue directory if present. Wins over chinese-calendar.",
+    )
     ladder: str = "reminded:0.8,supervised:1.0,escalated:1.5"
     spot_check_share: float = Field(default=0.2, ge=0, le=1)
     unsatisfied_policy: str = Field(default="reopen", pattern="^(reopen|record)$")

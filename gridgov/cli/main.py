@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from gridgov.cli import api_cmd, assess, catalog, flows, keys, requests
+from gridgov.cli import api_cmd, assess, calendar_cmd, catalog, flows, keys, requests
 from gridgov.cli import exchange as exchange_cli
 from gridgov.cli import intake as intake_cli
 from gridgov.cli import simulate as simulate_cli
@@ -15,6 +15,7 @@ from gridgov.cli.common import console, friendly_errors
 
 app = typer.Typer(help="Grid-governance cases (网格化治理) on Prefect.", no_args_is_help=True)
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(flows.deployments_app, name="deployments")
 app.command()(flows.demo)
 app.command()(flows.serve)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 
 from gridgov.domain.enums import TimeUnit
+from gridgov.domain.holidays import HolidayTable, year_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ class Duration:
 
 
 class CalendarDataWarning(UserWarning):
-    """chinese_calendar has no holiday data for a year, so Monday–Friday is assumed."""
+    """Neither the operator's holiday data nor chinese_calendar has a year: Monday–Friday."""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -123,7 +124,9 @@ class WorkingCalendar:
         office_hours: OfficeHours | None = None,
         extra_holidays: Iterable[date] = (),
         extra_workdays: Iterable[date] = (),
+        holidays: HolidayTable | None = None,
     ) -> None:
+        self.holidays = holidays
         self.tz = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
         self.office_hours = office_hours or DEFAULT_OFFICE_HOURS
         self.extra_holidays = frozenset(extra_holidays)
@@ -138,6 +141,14 @@ class WorkingCalendar:
 
     def __repr__(self) -> str:
         return f"WorkingCalendar(tz={self.tz.key!r}, office_hours={self.office_hours!r})"
+
+    def source(self, year: int) -> str | None:
+        """Where ``year``'s working days come from (operator file, library), ``None`` if nowhere."""
+        return year_source(self.holidays, year)
+
+    def covers(self, year: int) -> bool:
+        """Whether ``year`` has holiday data (deadlines reaching a year without are provisional)."""
+        return self.source(year) is not None
 
     def is_workday(self, day: date) -> bool:
         """Statutory workday (调休 make-up days included), unless overridden by the extras."""
@@ -238,14 +249,16 @@ class WorkingCalendar:
             return True
         if day in self.extra_holidays:
             return False
+        if self.holidays is not None and (declared := self.holidays.years.get(day.year)):
+            return declared.is_workday(day)
         try:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:
             if day.year not in self._warned:
                 self._warned.add(day.year)
                 warnings.warn(
-                    f"chinese_calendar has no holiday data for {day.year}; "
-                    "treating Monday–Friday as workdays",
+                    f"chinese_calendar has no holiday data for {day.year}; nor has the "
+                    "operator's holiday file: treating Monday–Friday as workdays",
                     CalendarDataWarning,
                     stacklevel=3,
                 )
