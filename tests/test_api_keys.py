@@ -13,6 +13,7 @@ from gridgov.api.keystore import KEY_RE, KeyVerifier, create_key, digest, list_k
 from gridgov.cli.main import app as cli
 from gridgov.domain.enums import Role, TerritoryKind
 from gridgov.domain.errors import InvalidInput, NotFound
+from gridgov.item_catalog.loader import Catalog
 from gridgov.ledger.models import ApiKey
 from gridgov.runtime import Runtime, reset_runtime
 
@@ -118,3 +119,31 @@ def test_bad_launch_modes_are_refused(cli_env: None, runtime: Runtime) -> None:
         create_app(runtime, "inline")  # flows use the process runtime, not this one
     assert err.value.field == "rt"
     assert create_app(runtime, "none").state.gateway.service.mode == "none"
+
+
+def test_keys_create_help_lists_every_key_role() -> None:
+    from gridgov.domain.enums import KEY_ROLES
+
+    shown = CliRunner().invoke(cli, ["keys", "create", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0
+    for role in KEY_ROLES:
+        assert role.value in shown.output, role
+    assert "system" not in shown.output.split("--role", 1)[1].split("--name", 1)[0]
+
+
+def test_an_unbound_key_never_reads_the_catalogue(runtime: Runtime) -> None:
+    """``gridgov keys create`` passes a loader: only department/community codes need it."""
+    calls: list[int] = []
+
+    def loader() -> Catalog:
+        calls.append(1)
+        return runtime.catalog
+
+    for role in (Role.CITIZEN, Role.MACHINE, Role.DISPATCHER):
+        create_key(runtime.book.factory, loader, role, f"{role} app")
+    assert calls == []
+    dept = next(d for d in sorted(runtime.catalog.departments) if d != "COMMUNITY")
+    create_key(runtime.book.factory, loader, Role.DEPARTMENT, "dept", department=dept)
+    assert calls == [1]
+    with pytest.raises(InvalidInput):
+        create_key(runtime.book.factory, loader, Role.DEPARTMENT, "d", department="NOPE")

@@ -15,13 +15,15 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridgov.domain.enums import Role, TerritoryKind
+from gridgov.domain.enums import KEY_ROLES, Role, TerritoryKind
 from gridgov.domain.errors import InvalidInput, NotFound
 from gridgov.domain.lifecycle import Actor
 from gridgov.item_catalog.loader import Catalog
@@ -29,19 +31,6 @@ from gridgov.ledger.db import transaction
 from gridgov.ledger.models import ApiKey
 
 KEY_RE = re.compile(r"^gg_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$")
-KEY_ROLES = frozenset(
-    {
-        Role.DEPARTMENT,
-        Role.COMMUNITY,
-        Role.DISPATCHER,
-        Role.REVIEWER,
-        Role.SUPERVISOR,
-        Role.AUDITOR,
-        Role.CITIZEN,
-        Role.PATROLLER,
-        Role.MACHINE,
-    }
-)
 MAX_NAME = 100  # the ledger's actor column is 120: name + "#" + prefix must fit
 
 
@@ -84,18 +73,25 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _check_binding(catalog: Catalog, role: Role, department: str | None, scope: str | None) -> None:
+def _check_binding(
+    catalog: Catalog | Callable[[], Catalog], role: Role, department: str | None, scope: str | None
+) -> None:
     if role not in KEY_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(sorted(KEY_ROLES))}", field="role")
+
+    @cache
+    def cat() -> Catalog:  # read only when there is a code to check
+        return catalog() if callable(catalog) else catalog
+
     if role == Role.DEPARTMENT:
-        if not department or department not in catalog.departments or department == "COMMUNITY":
+        if not department or department not in cat().departments or department == "COMMUNITY":
             raise InvalidInput(
                 f"a department key needs a known department code, not {department!r}",
                 field="department",
             )
     elif department:
         raise InvalidInput("only department keys name a department", field="department")
-    unit = catalog.territory.get(scope) if scope else None
+    unit = cat().territory.get(scope) if scope else None
     if role == Role.COMMUNITY and (unit is None or unit.kind != TerritoryKind.COMMUNITY):
         raise InvalidInput(
             f"a community key needs a known community code, not {scope!r}", field="community"
@@ -112,14 +108,15 @@ def _check_binding(catalog: Catalog, role: Role, department: str | None, scope: 
 
 def create_key(
     factory: sessionmaker[Session],
-    catalog: Catalog,
+    catalog: Catalog | Callable[[], Catalog],
     role: Role,
     name: str,
     *,
     department: str | None = None,
     scope: str | None = None,
 ) -> tuple[str, KeyInfo]:
-    """Issue a key; returns the token (shown once, never stored) and its record."""
+    """Issue a key; returns the token (shown once, never stored) and its record. ``catalog``
+    may be a loader: it is read only to check a department or community code."""
     name = name.strip()
     if not 1 <= len(name) <= MAX_NAME:
         raise InvalidInput(f"name must be 1–{MAX_NAME} characters", field="name")

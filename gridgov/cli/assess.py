@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,6 +22,8 @@ OutOpt = Annotated[
 
 
 def _pct(v: float) -> str:
+    import pandas as pd  # heavy: only for this command, not every CLI start
+
     return "–" if pd.isna(v) else f"{100 * v:.1f}%"  # NaN: no cases
 
 
@@ -35,6 +36,8 @@ def assess(
     out: OutOpt = None,
 ) -> None:
     """Score departments, communities, grids and sunk staff for a month; write CSV, XLSX, HTML."""
+    import pandas as pd  # heavy: only for this command, not every CLI start
+
     from gridgov.assessments.engine import STAGES
     from gridgov.assessments.engine import assess as run
     from gridgov.assessments.period import Month

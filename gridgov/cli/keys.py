@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from gridgov.cli.common import console, err_console, friendly_errors
-from gridgov.domain.enums import Role
+from gridgov.domain.enums import KEY_ROLES, Role
 
 app = typer.Typer(help="API keys of the gateway (stored hashed).", no_args_is_help=True)
 
@@ -18,10 +18,7 @@ app = typer.Typer(help="API keys of the gateway (stored hashed).", no_args_is_he
 def create(
     role: Annotated[
         str,
-        typer.Option(
-            help="department, community, dispatcher, reviewer, supervisor, auditor, "
-            "citizen or patroller"
-        ),
+        typer.Option(help=", ".join(sorted(KEY_ROLES)) + " (machine: AI-camera / IoT batches)"),
     ],
     name: Annotated[str, typer.Option(help="who holds it, e.g. 'CG case system'")],
     department: Annotated[
@@ -33,18 +30,23 @@ def create(
     ] = None,
 ) -> None:
     """Issue a key. It is printed once: only its hash is stored."""
+    from functools import partial
+
     from gridgov.api.keystore import create_key
     from gridgov.domain.errors import InvalidInput
-    from gridgov.runtime import build_runtime
+    from gridgov.item_catalog.loader import load_catalog
+    from gridgov.ledger.db import make_engine, session_factory
+    from gridgov.settings import get_settings
 
     try:
         role_ = Role(role)
     except ValueError as exc:
         raise InvalidInput(f"unknown role {role!r}", field="--role") from exc
-    rt = build_runtime()
-    token, info = create_key(
-        rt.book.factory, rt.catalog, role_, name, department=department, scope=community
-    )
+    # Only the ledger and, for a bound key, the catalogue's codes: no case book, no Prefect.
+    settings = get_settings()
+    factory = session_factory(make_engine(settings.ledger_url))
+    catalog = partial(load_catalog, settings.catalog_dir)
+    token, info = create_key(factory, catalog, role_, name, department=department, scope=community)
     err_console.print(
         f"key {info.prefix} for {info.role} {info.name!r}"
         + (f" ({info.department or info.scope})" if info.department or info.scope else "")

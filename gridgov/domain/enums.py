@@ -67,6 +67,10 @@ class Role(StrEnum):
     SYSTEM = "system"
 
 
+# Roles a gateway key may have (``system`` is the ledger's own actor, never a key's).
+KEY_ROLES = frozenset(Role) - {Role.SYSTEM}
+
+
 class CaseStatus(StrEnum):
     REPORTED = "reported"  # 上报
     DISPATCHED = "dispatched"  # 分拨 (waiting for acknowledgement)
