@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     unsatisfied_policy: str = Field(default="reopen", pattern="^(reopen|record)$")
     webhook_url: str | None = None
     webhook_retries: int = Field(default=3, ge=0, le=10)
+    supervise_every: int = Field(
+        default=60,
+        ge=5,
+        le=86400,
+        description="Seconds between scheduled 督办 sweeps served by `gridgov serve`",
+    )
     launch_mode: str = Field(
         default="deployment",
         pattern="^(deployment|inline|none)$",

@@ -42,7 +42,7 @@ def creator_of(factory: sessionmaker[Session], case_id: int) -> str | None:
         )
 
 
-def _requested(p: Principal) -> Select[int | None]:
+def _requested(p: Principal) -> Select[tuple[int | None]]:
     """Cases opened from citizen requests this key submitted (a dispatcher may have picked the
     item: the request ids carry the key's prefix)."""
     return select(CitizenRequest.case_id).where(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -41,39 +43,56 @@ def generate(
     console.print(f"wrote {output} ({text.count('flow_name:')} deployments)")
 
 
+SIGTERM_GRACE = 8.0  # seconds the runner gets to stop cleanly before the process exits
+
+
 @friendly_errors
 def serve(
     limit: Annotated[int, typer.Option(help="max concurrent flow runs")] = 8,
     poll: Annotated[int, typer.Option(help="seconds between polls for new runs")] = 2,
 ) -> None:
-    """Serve every item, review and supervision deployment from one process."""
+    """Serve every deployment of the one list (items, review and the recurring jobs:
+    supervise, citizen-clock, risk-patrols, monthly-assessment) from one process."""
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(poll))
-    from prefect import serve as prefect_serve
-    from prefect.types.entrypoint import EntrypointType
-
-    from gridgov.flows.casework import item_tags, review_case, supervise
-    from gridgov.flows.deployments import DEPLOYMENT, SUPERVISION_INTERVAL
-    from gridgov.flows.items import ITEM_FLOWS
+    from gridgov.flows.deployments import deployment_specs, runner_deployments
     from gridgov.runtime import default_runtime
 
-    default_runtime().init_ledger()
-    deps = [
-        supervise.to_deployment(
-            DEPLOYMENT, interval=SUPERVISION_INTERVAL, tags=["gridgov", "supervision"]
-        ),
-        review_case.to_deployment(DEPLOYMENT, tags=["gridgov", "review"]),
-    ]
-    catalog = default_runtime().catalog
-    deps += [
-        f.to_deployment(
-            DEPLOYMENT,
-            tags=["gridgov", *item_tags(catalog.latest_of(code))],
-            entrypoint_type=EntrypointType.MODULE_PATH,
-        )
-        for code, f in ITEM_FLOWS.items()
-    ]
-    console.print(f"serving {len(deps)} deployments, at most {limit} runs at once")
-    prefect_serve(*deps, limit=limit)  # type: ignore[arg-type]
+    rt = default_runtime()
+    rt.init_ledger()
+    deps = runner_deployments(deployment_specs(rt.catalog, rt.settings.supervise_every))
+    console.print(
+        f"serving {len(deps)} deployments, at most {limit} runs at once; "
+        f"督办 sweep every {rt.settings.supervise_every} s"
+    )
+    asyncio.run(_serve(deps, limit))
+
+
+async def _serve(deployments: list[Any], limit: int) -> None:
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+
+    class GridRunner(Runner):
+        def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+            # Prefect's handler asks the API to cancel our runs; with the server gone that can
+            # hang. An operator's SIGTERM must stop the process within 10 s regardless: the
+            # runs it abandons are owed runs, and the sweep's reconciler starts them again.
+            timer = threading.Timer(SIGTERM_GRACE, os._exit, args=(0,))
+            timer.daemon = True
+            timer.start()
+            super().handle_sigterm(*args, **kwargs)
+
+    # Pausing schedules on shutdown would stop every other serve process's sweeps too.
+    runner = GridRunner(limit=limit, pause_on_shutdown=False)
+    # ~190 deployments one after another took minutes on a busy server: register a few at once.
+    gate = asyncio.Semaphore(8)
+
+    async def add(deployment: Any) -> None:
+        async with gate:
+            await runner.aadd_deployment(deployment)
+
+    await asyncio.gather(*(add(d) for d in deployments))
+    with suppress(KeyboardInterrupt, TerminationSignal):
+        await runner.start()
 
 
 @friendly_errors

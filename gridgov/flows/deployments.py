@@ -1,7 +1,14 @@
-"""Deployments of every flow: for ``gridgov serve`` and for the checked-in ``prefect.yaml``."""
+"""Every deployment, from one list: ``gridgov serve`` and the checked-in ``prefect.yaml``.
+
+The recurring jobs (``supervise``, ``citizen-clock``, ``risk-patrols``, ``monthly-assessment``)
+carry their schedules here and nowhere else, so what a worker pool runs from ``prefect.yaml``
+and what ``gridgov serve`` runs are the same jobs on the same schedules. See
+docs/operations.md.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,49 +19,137 @@ from gridgov.item_catalog.loader import Catalog
 
 DEPLOYMENT = "gridgov"  # deployment name under each flow: item-SJ-SR-001/gridgov
 WORK_POOL = "gridgov-process"
-SUPERVISION_INTERVAL = 300  # seconds between sweeps in production
+SUPERVISE_EVERY = 60  # seconds between 督办 sweeps in prefect.yaml (GRIDGOV_SUPERVISE_EVERY)
+CITIZEN_CLOCK_EVERY = 60  # the 10-minute SMS promise is checked to the minute
+RISK_PATROLS_CRON = "30 7 * * *"  # daily, before office hours open
+MONTHLY_CRON = "0 2 1 * *"  # 02:00 on the 1st: the month before is complete
+SCHEDULE_TZ = "Asia/Shanghai"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """An interval in seconds, or a cron line in a time zone (one of the two)."""
+
+    interval: int | None = None
+    cron: str | None = None
+    timezone: str = SCHEDULE_TZ
+
+    def as_yaml(self) -> dict[str, Any]:
+        if self.interval is not None:
+            return {"interval": self.interval}
+        return {"cron": self.cron, "timezone": self.timezone}
+
+
+@dataclass(frozen=True, slots=True)
 class DeploymentSpec:
     flow_name: str
-    entrypoint: str
+    module: str  # importable module holding the flow (serve() and workers re-import it)
+    attr: str
     tags: list[str]
     description: str
-    schedule: dict[str, Any] | None = None
+    schedule: Schedule | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
         return f"{self.flow_name}/{DEPLOYMENT}"
 
+    @property
+    def entrypoint(self) -> str:
+        """File entrypoint for prefect.yaml (workers pull the project directory)."""
+        return f"{self.module.replace('.', '/')}.py:{self.attr}"
 
-def deployment_specs(catalog: Catalog) -> list[DeploymentSpec]:
-    specs = [
+    def load(self) -> Any:
+        return getattr(importlib.import_module(self.module), self.attr)
+
+
+def recurring_specs(supervise_every: int = SUPERVISE_EVERY) -> list[DeploymentSpec]:
+    """The scheduled jobs: nothing is reminded, checked or assessed unless these run."""
+    return [
         DeploymentSpec(
             "supervise",
-            "gridgov/flows/casework.py:supervise",
+            "gridgov.flows.casework",
+            "supervise",
             ["gridgov", "supervision"],
-            "督办 sweep of the ledger",
-            {"interval": SUPERVISION_INTERVAL},
+            "督办 sweep of the ledger, owed runs and pending notices",
+            Schedule(interval=supervise_every),
         ),
         DeploymentSpec(
-            "review-case",
-            "gridgov/flows/casework.py:review_case",
-            ["gridgov", "review"],
-            "复核 and 回访 of a case",
+            "citizen-clock",
+            "gridgov.flows.intake",
+            "citizen_clock",
+            ["gridgov", "citizen"],
+            "Citizen promises newly missed (SMS 10 min, appointment 30 min, 24 h, callback)",
+            Schedule(interval=CITIZEN_CLOCK_EVERY),
+        ),
+        DeploymentSpec(
+            "risk-patrols",
+            "gridgov.flows.intake",
+            "risk_patrols",
+            ["gridgov", "risk"],
+            "Patrols due by risk grade become tasks for the grid",
+            Schedule(cron=RISK_PATROLS_CRON),
+        ),
+        DeploymentSpec(
+            "monthly-assessment",
+            "gridgov.flows.assessment",
+            "monthly_assessment",
+            ["gridgov", "assessment"],
+            "月度考核 of the month before: reports and artifacts",
+            Schedule(cron=MONTHLY_CRON),
         ),
     ]
+
+
+def deployment_specs(
+    catalog: Catalog, supervise_every: int = SUPERVISE_EVERY
+) -> list[DeploymentSpec]:
+    specs = recurring_specs(supervise_every)
+    specs.append(
+        DeploymentSpec(
+            "review-case",
+            "gridgov.flows.casework",
+            "review_case",
+            ["gridgov", "review"],
+            "复核 and 回访 of a case",
+        )
+    )
     for item in catalog.latest():
         specs.append(
             DeploymentSpec(
                 flow_name(item.code),
-                f"gridgov/flows/items.py:{function_name(item.code)}",
+                "gridgov.flows.items",
+                function_name(item.code),
                 ["gridgov", *item_tags(item)],
                 f"{item.name_zh} / {item.name_en}",
             )
         )
     return specs
+
+
+def runner_deployments(specs: list[DeploymentSpec]) -> list[Any]:
+    """``RunnerDeployment``s for ``serve()``, loaded by module path (serve re-imports them)."""
+    from prefect.schedules import Cron, Interval
+    from prefect.types.entrypoint import EntrypointType
+
+    out = []
+    for spec in specs:
+        kwargs: dict[str, Any] = {}
+        if spec.schedule is not None and spec.schedule.interval is not None:
+            kwargs["schedule"] = Interval(spec.schedule.interval)
+        elif spec.schedule is not None and spec.schedule.cron is not None:
+            kwargs["schedule"] = Cron(spec.schedule.cron, timezone=spec.schedule.timezone)
+        out.append(
+            spec.load().to_deployment(
+                DEPLOYMENT,
+                tags=spec.tags,
+                description=spec.description,
+                parameters=spec.parameters or None,
+                entrypoint_type=EntrypointType.MODULE_PATH,
+                **kwargs,
+            )
+        )
+    return out
 
 
 def render_prefect_yaml(catalog: Catalog) -> str:
@@ -70,7 +165,7 @@ def render_prefect_yaml(catalog: Catalog) -> str:
             "work_pool": {"name": WORK_POOL},
         }
         if spec.schedule:
-            d["schedules"] = [spec.schedule]
+            d["schedules"] = [spec.schedule.as_yaml()]
         deployments.append(d)
     doc = {
         "name": "prefect-gridgov",

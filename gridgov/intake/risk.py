@@ -345,12 +345,12 @@ class RiskRegister:
 
 def grade_counts(engine: Engine) -> dict[str, dict[str, int]]:
     with engine.connect() as conn:
-        b = dict(
+        b: dict[str, int] = dict(
             conn.execute(
                 select(RentalBuilding.grade, func.count()).group_by(RentalBuilding.grade)
-            ).all()
+            ).tuples()
         )
-        u = dict(
-            conn.execute(select(RentalUnit.grade, func.count()).group_by(RentalUnit.grade)).all()
+        u: dict[str, int] = dict(
+            conn.execute(select(RentalUnit.grade, func.count()).group_by(RentalUnit.grade)).tuples()
         )
     return {"building": b, "unit": u}

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Table, bindparam, insert, update
+from sqlalchemy import Connection, Table, bindparam, insert, update
 from sqlalchemy.sql.type_api import TypeEngine
 
 from gridgov.ledger.types import UTCDateTime
@@ -163,4 +163,4 @@ class BulkStatement:
             keys = self._keys
             params = [dict(zip(keys, r, strict=True)) for r in params]
         result = self.conn.exec_driver_sql(self.sql, params)
-        return cast(CursorResult[Any], result).rowcount
+        return result.rowcount

@@ -53,10 +53,10 @@ def outcomes(
     cutoff = until - grace
     in_run = (Case.opened_at >= since) & (Case.opened_at < until)
     with engine.connect() as conn:
-        by_source = dict(
+        by_source: dict[str, int] = dict(
             conn.execute(
                 select(Case.source, func.count()).where(in_run).group_by(Case.source)
-            ).all()
+            ).tuples()
         )
         rows = conn.execute(
             select(
