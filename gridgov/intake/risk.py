@@ -346,11 +346,13 @@ class RiskRegister:
 def grade_counts(engine: Engine) -> dict[str, dict[str, int]]:
     with engine.connect() as conn:
         b: dict[str, int] = dict(
-            conn.execute(
-                select(RentalBuilding.grade, func.count()).group_by(RentalBuilding.grade)
-            ).tuples()
+            conn.execute(select(RentalBuilding.grade, func.count()).group_by(RentalBuilding.grade))
+            .tuples()
+            .all()
         )
         u: dict[str, int] = dict(
-            conn.execute(select(RentalUnit.grade, func.count()).group_by(RentalUnit.grade)).tuples()
+            conn.execute(select(RentalUnit.grade, func.count()).group_by(RentalUnit.grade))
+            .tuples()
+            .all()
         )
     return {"building": b, "unit": u}

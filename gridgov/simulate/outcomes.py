@@ -54,9 +54,9 @@ def outcomes(
     in_run = (Case.opened_at >= since) & (Case.opened_at < until)
     with engine.connect() as conn:
         by_source: dict[str, int] = dict(
-            conn.execute(
-                select(Case.source, func.count()).where(in_run).group_by(Case.source)
-            ).tuples()
+            conn.execute(select(Case.source, func.count()).where(in_run).group_by(Case.source))
+            .tuples()
+            .all()
         )
         rows = conn.execute(
             select(
