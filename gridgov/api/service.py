@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -41,6 +42,18 @@ def stored_key(prefix: str, client_key: str) -> str:
 
 def scoped_key(p: Principal, client_key: str | None) -> str:
     return stored_key(p.prefix, client_key or uuid.uuid4().hex)
+
+
+SOURCE_ID_MAX = 128  # the ledger's column
+
+
+def own_source_id(p: Principal, source_id: str) -> str:
+    """``<prefix>:<source_id>``: the form citizen requests already use for their cases."""
+    scoped = f"{p.prefix}:{source_id}"
+    if len(scoped) > SOURCE_ID_MAX:
+        most = SOURCE_ID_MAX - len(p.prefix) - 1
+        raise InvalidInput(f"source_id: at most {most} characters", field="source_id")
+    return scoped
 
 
 def pick_key(header: str | None, body: str | None) -> str | None:
@@ -77,6 +90,10 @@ class CaseService:
                 "a machine key posts event batches (/v1/intake/events)", field="role"
             )
         new = NewCase.model_validate(body.new_case())
+        if new.source_id is not None:
+            # A key's source ids live in its own namespace, so no app can take ids another
+            # key writes (e.g. the <prefix>:<request id> of a citizen app's requests).
+            new = new.model_copy(update={"source_id": own_source_id(p, new.source_id)})
         if new.community in self.rt.catalog.territory:
             street = self.rt.catalog.territory[new.community].parent or ""
             check_may_report(p, new.community, street, new.source.value)
@@ -84,6 +101,8 @@ class CaseService:
             raise NotPermitted("only a patroller reports a field fix", field="fix")
         actor, at, stored_key = p.actor(), clock.now(), scoped_key(p, key)
         opened = await run_in_threadpool(self.rt.book.open_case, new, actor, at, stored_key)
+        if opened.replayed:  # a repeat shows the case only if the key may still see it
+            check_visible(p, opened.case, self.rt.book.factory)
         fix = None
         if body.fix is not None:
             fix = Answer(
@@ -167,8 +186,15 @@ class CaseService:
         from gridgov.ledger.progress import answer_actor
 
         book = self.rt.book
+        # live: ``at`` is now; an answer recorded meanwhile moves it on (409, not a time error)
         return await run_in_threadpool(
-            book.act, case_no, answer.kind, answer_actor(answer), at, answer.key, answer.payload
+            partial(book.act, live=True),
+            case_no,
+            answer.kind,
+            answer_actor(answer),
+            at,
+            answer.key,
+            answer.payload,
         )
 
     def _fresh(self, case: CaseRecord) -> CaseRecord:
