@@ -24,6 +24,7 @@ from gridgov.domain.deadlines import DeadlineRules, Ladder
 from gridgov.domain.enums import CaseStatus, Role, TerritoryKind, Tier, TimeUnit
 from gridgov.domain.errors import (
     ConcurrentUpdate,
+    GridgovError,
     IdempotencyConflict,
     InvalidInput,
     NotFound,
@@ -97,7 +98,7 @@ class CaseBook:
             except ValidationError as exc:
                 raise first_error(exc) from exc
         at, key = _aware(at), _key(key)
-        return self._retrying(lambda s: self._open(s, new, actor, at, key))
+        return self._retrying(lambda s: self._open(s, new, actor, at, key), key)
 
     def act(
         self,
@@ -107,15 +108,24 @@ class CaseBook:
         at: datetime,
         key: str,
         payload: Mapping[str, Any] | None = None,
+        *,
+        live: bool = False,
     ) -> ActResult:
-        """Fire ``kind`` on the case; see the module docstring for the guarantees."""
+        """Fire ``kind`` on the case; see the module docstring for the guarantees.
+
+        ``live``: ``at`` is the caller's clock reading as the answer arrived (the gateway),
+        not a time to record as given: if a concurrent writer recorded a later event
+        meanwhile, this answer is taken as of that event (and the transition table judges
+        it: 409 if the case has moved on), instead of being refused as out of order."""
         if kind == EventKind.CREATED:
             raise InvalidInput("use open_case to create a case", field="kind")
         data = parse_payload(kind, dict(payload or {}))
         at, key = _aware(at), _key(key)
-        return self._retrying(lambda s: self._act(s, case_no, kind, actor, at, key, data))
+        return self._retrying(
+            lambda s: self._act(s, case_no, kind, actor, at, key, data, live), key
+        )
 
-    def _retrying(self, work: Callable[[Session], ActResult]) -> ActResult:
+    def _retrying(self, work: Callable[[Session], ActResult], key: str) -> ActResult:
         for attempt in range(MAX_ATTEMPTS):
             try:
                 with transaction(self.factory) as s:
@@ -124,6 +134,15 @@ class CaseBook:
                 # A concurrent writer got there first (same key, or the same case): look again.
                 if attempt == MAX_ATTEMPTS - 1:
                     raise ConcurrentUpdate(f"gave up after {MAX_ATTEMPTS} attempts: {exc}") from exc
+            except IdempotencyConflict:
+                raise
+            except GridgovError:
+                # Refused (the case moved on, the source id is taken…) — but if a concurrent
+                # command with the same key committed after our look for the key, the refusal
+                # is that command's own effect: look again, and replay it like any repeat.
+                with self.factory() as s:
+                    if attempt == MAX_ATTEMPTS - 1 or self._existing(s, key) is None:
+                        raise
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ internals
@@ -262,11 +281,14 @@ class CaseBook:
         at: datetime,
         key: str,
         payload: dict[str, Any],
+        live: bool = False,
     ) -> ActResult:
         if (ev := self._existing(s, key)) is not None:
             return self._replay(s, ev, kind, case_no)
         case = self._load(s, case_no)
         last_at = s.scalar(select(func.max(CaseEvent.at)).where(CaseEvent.case_id == case.id))
+        if live and last_at is not None:
+            at = max(at, _aware(last_at))
         if last_at is not None and at < last_at:
             raise InvalidInput(
                 f"at {at.isoformat()} is before the case's last event ({last_at.isoformat()})",
