@@ -9,7 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
 
 from gridgov.domain.commands import (
     ExtensionRequest,
@@ -134,6 +141,16 @@ class CaseOut(BaseModel):
     extension_count: int
     extension_pending: bool
     rating: str | None
+    provisional_years: str | None = Field(
+        default=None,
+        description="Years without holiday data that a deadline reaches (e.g. '2027'): the "
+        "deadline is provisional until the data is added and deadlines are recounted",
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def deadline_provisional(self) -> bool:
+        return self.provisional_years is not None
 
     @classmethod
     def of(cls, rec: CaseRecord) -> CaseOut:

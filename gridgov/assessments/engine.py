@@ -36,6 +36,7 @@ class Assessment:
     totals: dict[str, float]
     territory: pd.DataFrame  # the ledger's territory units (for maps and names)
     timings: dict[str, float] = field(default_factory=dict)
+    working_time: str = ""  # which calendar data counted the working hours (reports say it)
 
     @property
     def month(self) -> Month:
@@ -62,8 +63,17 @@ def assess(
         raw = count_tables(facts, ex)
     with step("score and rank"):
         tables = score_tables(raw, scheme)
+    # Deadlines of the month's cases can run into the next year.
+    years = range(window.start.astimezone(calendar.tz).year, window.end.year + 2)
     return Assessment(
-        window, scheme, tables, trend(facts), totals(facts, raw), ex.territory, timings
+        window,
+        scheme,
+        tables,
+        trend(facts),
+        totals(facts, raw),
+        ex.territory,
+        timings,
+        calendar.describe(years),
     )
 
 

@@ -67,6 +67,7 @@ def assess(
         f"{t['closed']:.0f} closed ({_pct(t['closure_rate'])}), "
         f"{_pct(t['on_time_closure_rate'])} on time, {t['overdue']:.0f} overdue"
     )
+    console.print(f"working time: {a.working_time}")
     table = Table(title="Departments (ranked)")
     for col in ("rank", "code", "name", "score", "due", "closure", "on time", "overdue", "flag"):
         table.add_column(col)

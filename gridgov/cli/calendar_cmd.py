@@ -127,3 +127,23 @@ def validate(file: Path) -> None:
             + (f" — {arrangement.source}" if arrangement.source else "")
         )
     console.print(f"{file}: OK ({len(table.years)} year(s))")
+
+
+@app.command()
+@friendly_errors
+def recount(
+    by: Annotated[str, typer.Option("--by", help="who asks (recorded in each event)")] = "gridgov",
+) -> None:
+    """Recount provisional deadlines whose years now have holiday data (one trail event each)."""
+    from datetime import UTC, datetime
+
+    from gridgov.domain.enums import Role
+    from gridgov.domain.lifecycle import Actor
+    from gridgov.ledger.provisional import recount_provisional
+    from gridgov.runtime import build_runtime
+
+    rt = build_runtime()
+    report = recount_provisional(rt.book, datetime.now(UTC), Actor(Role.SYSTEM, by))
+    console.print(f"recounted {report.recounted} case(s); due times moved on {report.changed}")
+    for years, n in sorted(report.waiting.items()):
+        console.print(f"still provisional: {n} case(s) waiting for holiday data of {years}")

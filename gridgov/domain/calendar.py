@@ -138,17 +138,49 @@ class WorkingCalendar:
         self._workdays: dict[date, bool] = {}
         self._years: dict[int, _Year] = {}
         self._warned: set[int] = set()
+        self._assume_weekdays: frozenset[int] = frozenset()
 
     def __repr__(self) -> str:
         return f"WorkingCalendar(tz={self.tz.key!r}, office_hours={self.office_hours!r})"
 
     def source(self, year: int) -> str | None:
         """Where ``year``'s working days come from (operator file, library), ``None`` if nowhere."""
+        if year in self._assume_weekdays:
+            return None
         return year_source(self.holidays, year)
+
+    def describe(self, years: Iterable[int]) -> str:
+        """The working-time data used for ``years``, as reports state it."""
+        hours = ",".join(
+            f"{a.isoformat('minutes')}-{b.isoformat('minutes')}"
+            for a, b in self.office_hours.periods
+        )
+        data = "; ".join(
+            f"{y}: {self.source(y) or 'NO DATA, Monday–Friday assumed'}" for y in sorted(years)
+        )
+        return f"office hours {hours} in {self.tz.key}; working days {data}"
 
     def covers(self, year: int) -> bool:
         """Whether ``year`` has holiday data (deadlines reaching a year without are provisional)."""
         return self.source(year) is not None
+
+    def missing_years(self, start: datetime, due: datetime) -> tuple[int, ...]:
+        """Local years from ``start`` to ``due`` without holiday data: a provisional deadline."""
+        first, last = start.astimezone(self.tz).year, due.astimezone(self.tz).year
+        return tuple(y for y in range(first, last + 1) if not self.covers(y))
+
+    def without_years(self, years: Iterable[int]) -> WorkingCalendar:
+        """This calendar as it was while ``years`` had no data: Monday–Friday, no warning.
+
+        A recount measures a provisional deadline's office time on this calendar, then lays the
+        same office time out on the real one.
+        """
+        old = WorkingCalendar(
+            self.tz, self.office_hours, self.extra_holidays, self.extra_workdays, self.holidays
+        )
+        old._assume_weekdays = frozenset(years)
+        old._warned.update(old._assume_weekdays)
+        return old
 
     def is_workday(self, day: date) -> bool:
         """Statutory workday (调休 make-up days included), unless overridden by the extras."""
@@ -249,6 +281,8 @@ class WorkingCalendar:
             return True
         if day in self.extra_holidays:
             return False
+        if day.year in self._assume_weekdays:
+            return day.weekday() < 5
         if self.holidays is not None and (declared := self.holidays.years.get(day.year)):
             return declared.is_workday(day)
         try:

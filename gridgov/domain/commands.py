@@ -138,6 +138,7 @@ _FREE = {
     EventKind.CLOSED,
     EventKind.REOPENED,
     EventKind.REVIEW_STARTED,
+    EventKind.DEADLINE_RECOUNTED,
 }
 
 

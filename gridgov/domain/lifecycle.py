@@ -45,6 +45,7 @@ class EventKind(StrEnum):
     SUPERVISED = "supervised"  # 督办 (at the deadline)
     ESCALATED = "escalated"  # 升级 (past the deadline)
     NOTIFIED = "notified"  # a notification was queued (outbox)
+    DEADLINE_RECOUNTED = "deadline_recounted"  # 时限重算: holiday data for a provisional year
 
 
 HANDLER_KINDS = frozenset(
@@ -131,6 +132,13 @@ TRANSITIONS: Mapping[EventKind, Transition] = {
         _t(EventKind.SUPERVISED, ANY_OPEN, None, R.SYSTEM, R.SUPERVISOR),
         _t(EventKind.ESCALATED, ANY_OPEN, None, R.SYSTEM, R.SUPERVISOR),
         _t(EventKind.NOTIFIED, ANY_OPEN | {S.CLOSED, S.CANCELLED}, None, R.SYSTEM),
+        _t(
+            EventKind.DEADLINE_RECOUNTED,
+            ANY_OPEN | {S.CLOSED, S.CANCELLED},
+            None,
+            R.SYSTEM,
+            R.SUPERVISOR,
+        ),
     )
 }
 

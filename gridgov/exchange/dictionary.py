@@ -98,6 +98,11 @@ MEANINGS: dict[str, dict[str, tuple[str, str]]] = {
             "kept from an imported system",
             "",
         ),
+        "provisional_years": (
+            "years without holiday data that a deadline reaches (deadline provisional until "
+            "`gridgov calendar recount`); empty: final",
+            "",
+        ),
         "flow_run_id": ("Prefect flow run that handles the case", ""),
         "source_system": ("system the case was imported or received from", ""),
         "source_id": ("the case's id in that system", ""),

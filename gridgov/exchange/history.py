@@ -485,6 +485,8 @@ def case_values(
         "rating": None,
         "repeat_count": 1,
         "dedupe_key": None,
+        # Histories are recounted by the assessment's calendar, not marked per case.
+        "provisional_years": None,
         "flow_run_id": None,
         "source_system": lk.mapping.source_system,
         "row_version": 1,

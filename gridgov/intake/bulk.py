@@ -90,6 +90,7 @@ CASE_COLUMNS = (
     "repeat_count",
     "dedupe_key",
     "deadline_source",
+    "provisional_years",
     "source_system",
     "source_id",
     "row_version",
@@ -164,6 +165,7 @@ class _Draft:
         self.handle_due: datetime | None = None
         self.ladder_done = 0
         self.supervision_level: str | None = None
+        self.provisional_years: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,6 +481,7 @@ class BulkIntake:
                     nc.repeats,
                     nc.key,
                     "catalog",
+                    draft.provisional_years,
                     f"intake:{source}",
                     ev.event_id,
                     2 if p.dispatch else 1,  # row_version: inserted, then dispatched

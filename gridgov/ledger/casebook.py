@@ -32,7 +32,7 @@ from gridgov.domain.errors import (
 from gridgov.domain.lifecycle import COMMUNITY_UNIT, Actor, CaseView, EventKind, decide
 from gridgov.domain.routing import CaseFacts, notices
 from gridgov.item_catalog.loader import Catalog, deadline_rules
-from gridgov.ledger.clocks import set_clock, start_work
+from gridgov.ledger.clocks import recount, set_clock, start_work
 from gridgov.ledger.db import session_factory, transaction
 from gridgov.ledger.models import Case, CaseCounter, CaseEvent, Notification
 from gridgov.ledger.records import ActResult, CaseRecord, EventRecord
@@ -344,6 +344,8 @@ class CaseBook:
             self._start_work(case, rules, at)
         elif kind == K.ACKNOWLEDGED:
             case.acknowledged_at = at
+        elif kind == K.DEADLINE_RECOUNTED:
+            payload.update(recount(case, rules, cal))
         elif kind == K.RETURNED:
             case.return_count += 1
             case.acknowledged_at = None

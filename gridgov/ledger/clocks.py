@@ -5,12 +5,12 @@ case-book case gets."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from gridgov.domain.calendar import WorkingCalendar
+from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.deadlines import Clock, DeadlineRules, Ladder, rule_for, running_clock_kind
-from gridgov.domain.enums import CaseStatus, DeadlineKind, Tier
+from gridgov.domain.enums import CaseStatus, DeadlineKind, Tier, TimeUnit
 
 
 class ClockFields(Protocol):
@@ -30,6 +30,7 @@ class ClockFields(Protocol):
     next_sweep_at: datetime | None
     ladder_done: int
     supervision_level: str | None
+    provisional_years: str | None
 
 
 def start_work(
@@ -47,6 +48,7 @@ def set_clock(
     case: ClockFields, rules: DeadlineRules, calendar: WorkingCalendar, ladder: Ladder
 ) -> None:
     """Point the case at the time limit that runs in its (new) state."""
+    case.provisional_years = provisional_years(case, rules, calendar)
     kind = running_clock_kind(CaseStatus(case.status), Tier(case.tier))
     if kind is None:
         case.clock_kind = case.clock_unit = case.clock_due = case.next_sweep_at = None
@@ -68,3 +70,54 @@ def set_clock(
     case.next_sweep_at = ladder.step_due_at(
         calendar, Clock(kind, start, due, unit), case.ladder_done
     )
+
+
+def working_windows(
+    case: ClockFields, rules: DeadlineRules
+) -> list[tuple[str, datetime, datetime]]:
+    """(due field, start, due) of the case's deadlines counted in working time."""
+    out = []
+    for name, rule, start in (
+        ("acknowledge_due", rules.acknowledge, case.clock_start),
+        ("arrive_due", rules.arrive, case.clock_start),
+        ("handle_due", rules.handle, case.clock_start),
+        ("review_due", rules.review, case.handled_at),
+    ):
+        due = getattr(case, name)
+        if rule is not None and rule.unit.is_working and start is not None and due is not None:
+            out.append((name, start, due))
+    return out
+
+
+def provisional_years(
+    case: ClockFields, rules: DeadlineRules, calendar: WorkingCalendar
+) -> str | None:
+    """Years without holiday data that a working-time deadline of the case reaches, e.g. "2027"."""
+    years = sorted(
+        {y for _, s, d in working_windows(case, rules) for y in calendar.missing_years(s, d)}
+    )
+    return ",".join(map(str, years)) or None
+
+
+def recount(
+    case: ClockFields, rules: DeadlineRules, calendar: WorkingCalendar
+) -> dict[str, object]:
+    """Lay a provisional case's deadlines out again now that its years have data.
+
+    Each working-time deadline keeps the office time it was given (measured on the calendar of
+    the time, Monday–Friday in the missing years, so extensions survive) and is placed on
+    ``calendar``. Returns what changed, for the trail: ``{"years": …, "handle_due": [old, new]}``.
+    """
+    years = [int(y) for y in (case.provisional_years or "").split(",") if y]
+    old = calendar.without_years(years)
+    changes: dict[str, object] = {"years": case.provisional_years}
+    for name, start, due in working_windows(case, rules):
+        office = old.working_elapsed(start, due)
+        new = calendar.deadline(start, Duration(office / _HOUR, TimeUnit.WORKING_HOURS))
+        if new != due:
+            setattr(case, name, new)
+            changes[name] = [due.isoformat(), new.isoformat()]
+    return changes
+
+
+_HOUR = timedelta(hours=1)

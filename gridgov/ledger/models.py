@@ -98,6 +98,7 @@ class Case(Base):
         Index("ix_cases_opened_at", "opened_at"),
         Index("ix_cases_handle_due", "handle_due"),
         Index("ix_cases_dedupe_key_opened_at", "dedupe_key", "opened_at"),
+        Index("ix_cases_provisional_years", "provisional_years"),
         UniqueConstraint("source_system", "source_id", name="uq_cases_source"),
     )
 
@@ -161,6 +162,9 @@ class Case(Base):
     deadline_source: Mapped[str] = mapped_column(
         String(16), default="catalog", server_default="catalog"
     )
+    # Years a running deadline reaches that had no holiday data when it was computed (e.g.
+    # "2027"): the deadline is provisional until `gridgov calendar recount` (docs/calendar.md).
+    provisional_years: Mapped[str | None] = mapped_column(String(32))
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
     source_system: Mapped[str | None] = mapped_column(String(64))
     source_id: Mapped[str | None] = mapped_column(String(128))

@@ -51,6 +51,7 @@ class CaseRecord:
     lon: float | None = None
     media: list[str] = field(default_factory=list)
     flow_run_id: str | None = None
+    provisional_years: str | None = None  # deadline reaches years without holiday data
 
     @classmethod
     def of(cls, row: Case) -> CaseRecord:

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from gridgov.domain.commands import Answer
 from gridgov.domain.routing import UnsatisfiedPolicy
 from gridgov.ledger.progress import StepOutcome, advance
+from gridgov.ledger.provisional import holiday_warning
 from gridgov.ledger.records import CaseRecord, EventRecord
 from gridgov.ledger.supervision import SweepAction, sweep
 from gridgov.notify import DeliveryReport, deliver_pending
@@ -63,7 +64,13 @@ def trail_markdown(case: CaseRecord, trail: list[EventRecord], waiting: str) -> 
         f"{', **OVERDUE**' if case.overdue else ''}\n\n"
         f"Handle due: {case.handle_due:%Y-%m-%d %H:%M %Z} · reworks {case.rework_count} · "
         f"returns {case.return_count} · extensions {case.extension_count}\n\n"
-        "| # | time (UTC) | event | actor | role | unit | to |\n|---|---|---|---|---|---|---|\n"
+        + (
+            f"**Deadline provisional**: no holiday data for {case.provisional_years} "
+            "(Monday–Friday assumed until it is added and recounted)\n\n"
+            if case.provisional_years
+            else ""
+        )
+        + "| # | time (UTC) | event | actor | role | unit | to |\n|---|---|---|---|---|---|---|\n"
     )
     rows = "".join(
         f"| {e.seq} | {e.at:%Y-%m-%d %H:%M} | {e.kind} | {e.actor} | {e.role} | "
@@ -101,8 +108,10 @@ async def publish_sweep_table(actions: list[SweepAction], now: datetime) -> None
         }
         for a in actions
     ]
+    warning = await asyncio.to_thread(holiday_warning, default_runtime().book, now)
     await acreate_table_artifact(
         key="supervision-sweep",
         table=rows or [{"case": "(none due)"}],
-        description=f"Supervision sweep at {now.isoformat()}: {len(actions)} actions",
+        description=f"Supervision sweep at {now.isoformat()}: {len(actions)} actions"
+        + (f". WARNING: {warning}" if warning else ""),
     )

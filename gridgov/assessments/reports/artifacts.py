@@ -64,6 +64,8 @@ def summary_markdown(a: Assessment, files: ReportFiles | None) -> str:
         f"{a.window.cutoff.astimezone(a.window.tz):%Y-%m-%d %H:%M} Asia/Shanghai"
         f"{'' if a.window.complete else ' — the month is still running'}.",
         "",
+        f"Working time: {a.working_time}.",
+        "",
         "| measure | value |",
         "|---|---|",
         f"| cases due (应结案) | {t['due']:.0f} |",

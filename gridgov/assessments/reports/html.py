@@ -125,7 +125,7 @@ def render(a: Assessment) -> str:
         f"<p class='note'>Scheme <b>{escape(a.scheme.name)}</b>: {escape(a.scheme.title)}. "
         f"As of {escape(a.window.cutoff.astimezone(a.window.tz).isoformat(timespec='minutes'))}"
         f"{'' if a.window.complete else ' (month still running)'}. Counting rules: "
-        "docs/assessment.md.</p>",
+        f"docs/assessment.md. Working time: {escape(a.working_time)}.</p>",
         "<div class='kpis'>"
         + "".join(f"<div class='kpi'>{escape(k)}<b>{v}</b></div>" for k, v in kpis)
         + "</div>",

@@ -34,6 +34,7 @@ def summary_frame(a: Assessment) -> pd.DataFrame:
         ("cutoff (UTC)", a.window.cutoff.isoformat()),
         ("complete month", a.window.complete),
         ("scheme", f"{a.scheme.name}: {a.scheme.title}"),
+        ("working time", a.working_time),
     ]
     rows += list(a.totals.items())
     return pd.DataFrame(rows, columns=["item", "value"])

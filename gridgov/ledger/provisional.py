@@ -1,0 +1,79 @@
+"""Provisional deadlines: which cases have them, and recounting them once holiday data exists.
+
+A deadline that reaches a year without holiday data is computed Monday–Friday and the case is
+marked (``cases.provisional_years``). When the operator adds the year (docs/calendar.md), each
+such case gets one ``deadline_recounted`` event in its trail with the old and new due times;
+nothing changes silently. Cases whose years are still missing are left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from gridgov.domain.lifecycle import Actor, EventKind
+from gridgov.ledger.casebook import CaseBook
+from gridgov.ledger.models import Case
+
+
+@dataclass(frozen=True, slots=True)
+class RecountReport:
+    recounted: int  # cases that got a deadline_recounted event
+    changed: int  # of which at least one due time moved
+    waiting: dict[str, int] = field(default_factory=dict)  # years still missing → cases
+
+
+def provisional_counts(book: CaseBook) -> dict[str, int]:
+    """Marked cases per ``provisional_years`` value (e.g. {"2027": 12})."""
+    with book.factory() as s:
+        rows = s.execute(
+            select(Case.provisional_years, func.count())
+            .where(Case.provisional_years.is_not(None))
+            .group_by(Case.provisional_years)
+        ).all()
+    return {str(years): int(n) for years, n in rows}
+
+
+def recount_provisional(book: CaseBook, at: datetime, actor: Actor) -> RecountReport:
+    """Recount every provisional case whose years are now all covered, one event each."""
+    cal = book.calendar
+    with book.factory() as s:
+        marked = s.execute(
+            select(Case.case_no, Case.provisional_years, Case.row_version)
+            .where(Case.provisional_years.is_not(None))
+            .order_by(Case.id)
+        ).all()
+    recounted = changed = 0
+    waiting: dict[str, int] = {}
+    for case_no, years, version in marked:
+        missing = [y for y in str(years).split(",") if not cal.covers(int(y))]
+        if missing:
+            label = ",".join(missing)
+            waiting[label] = waiting.get(label, 0) + 1
+            continue
+        key = f"recount:{case_no}:{years}:{version}"
+        result = book.act(case_no, EventKind.DEADLINE_RECOUNTED, actor, at, key)
+        if not result.replayed:
+            recounted += 1
+            changed += any(k.endswith("_due") for k in result.event.payload)
+    return RecountReport(recounted, changed, waiting)
+
+
+def holiday_warning(book: CaseBook, now: datetime) -> str | None:
+    """What the 督办 sweep artifact warns about: provisional cases, or no data for next year
+    from 1 November on (the State Council publishes in November). ``None`` when all is well."""
+    cal = book.calendar
+    local = now.astimezone(cal.tz)
+    years = [local.year] + ([local.year + 1] if local.month >= 11 else [])
+    missing = [y for y in years if not cal.covers(y)]
+    counts = provisional_counts(book)
+    parts = []
+    if missing:
+        parts.append(f"no holiday data for {', '.join(map(str, missing))}")
+    if counts:
+        parts.append(f"{sum(counts.values())} case(s) have provisional deadlines")
+    if not parts:
+        return None
+    return "; ".join(parts) + " — add the year to the holiday file, then `gridgov calendar recount`"
