@@ -36,6 +36,10 @@ def cases(
     since: Annotated[str | None, typer.Option(help="Open311: period start (ISO)")] = None,
     until: Annotated[str | None, typer.Option(help="Open311: period end (ISO)")] = None,
     chunk_size: Annotated[int, typer.Option(help="rows per transaction")] = 20_000,
+    allow_other_zone: Annotated[
+        bool,
+        typer.Option(help="accept a mapping timezone other than the ledger's (GRIDGOV_TIMEZONE)"),
+    ] = False,
 ) -> None:
     """Import cases (and their trails) from another system; safe to repeat."""
     from gridgov.exchange.importer import Importer
@@ -69,7 +73,14 @@ def cases(
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        summary = Importer(rt.book, m, chunk_size=chunk_size, rejects=out, progress=tick).run(rows)
+        summary = Importer(
+            rt.book,
+            m,
+            chunk_size=chunk_size,
+            rejects=out,
+            progress=tick,
+            allow_other_zone=allow_other_zone,
+        ).run(rows)
     table = Table(title=f"Import from {m.source_system}")
     table.add_column("")
     table.add_column("rows", justify="right")

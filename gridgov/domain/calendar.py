@@ -125,8 +125,10 @@ class WorkingCalendar:
         extra_holidays: Iterable[date] = (),
         extra_workdays: Iterable[date] = (),
         holidays: HolidayTable | None = None,
+        library: bool = True,
     ) -> None:
         self.holidays = holidays
+        self.library = library  # False: no chinese_calendar (histories from elsewhere)
         self.tz = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
         self.office_hours = office_hours or DEFAULT_OFFICE_HOURS
         self.extra_holidays = frozenset(extra_holidays)
@@ -143,11 +145,22 @@ class WorkingCalendar:
     def __repr__(self) -> str:
         return f"WorkingCalendar(tz={self.tz.key!r}, office_hours={self.office_hours!r})"
 
+    def for_zone(self, tz: str) -> WorkingCalendar:
+        """The same holiday data and office hours read in another zone (a per-import calendar)."""
+        return WorkingCalendar(
+            tz,
+            self.office_hours,
+            self.extra_holidays,
+            self.extra_workdays,
+            self.holidays,
+            self.library,
+        )
+
     def source(self, year: int) -> str | None:
         """Where ``year``'s working days come from (operator file, library), ``None`` if nowhere."""
         if year in self._assume_weekdays:
             return None
-        return year_source(self.holidays, year)
+        return year_source(self.holidays, year, self.library)
 
     def describe(self, years: Iterable[int]) -> str:
         """The working-time data used for ``years``, as reports state it."""
@@ -176,7 +189,12 @@ class WorkingCalendar:
         same office time out on the real one.
         """
         old = WorkingCalendar(
-            self.tz, self.office_hours, self.extra_holidays, self.extra_workdays, self.holidays
+            self.tz,
+            self.office_hours,
+            self.extra_holidays,
+            self.extra_workdays,
+            self.holidays,
+            self.library,
         )
         old._assume_weekdays = frozenset(years)
         old._warned.update(old._assume_weekdays)
@@ -285,6 +303,8 @@ class WorkingCalendar:
             return day.weekday() < 5
         if self.holidays is not None and (declared := self.holidays.years.get(day.year)):
             return declared.is_workday(day)
+        if not self.library:
+            return day.weekday() < 5
         try:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:

@@ -60,11 +60,17 @@ def library_covers(year: int) -> bool:
     return True
 
 
-def year_source(table: HolidayTable | None, year: int) -> str | None:
-    """Where ``year``'s working days come from, or ``None`` if no data covers it."""
+def year_source(table: HolidayTable | None, year: int, library: bool = True) -> str | None:
+    """Where ``year``'s working days come from, or ``None`` if no data covers it.
+
+    ``library=False`` is a calendar declared without Chinese holidays (a history from
+    elsewhere): its other years are Monday–Friday by declaration, so they are covered.
+    """
     if table is not None and year in table.years:
         note = table.years[year].source
         return f"{table.origin} ({note})" if note else table.origin
+    if not library:
+        return "Monday–Friday (no Chinese holidays, as declared)"
     if library_covers(year):
         return library_label()
     return None

@@ -133,6 +133,7 @@ class Importer:
         chunk_size: int = 20_000,
         rejects: Path | None = None,
         progress: Progress | None = None,
+        allow_other_zone: bool = False,
     ) -> None:
         if chunk_size < 1:
             raise InvalidInput("chunk size must be at least 1", field="chunk_size")
@@ -143,7 +144,8 @@ class Importer:
         self.chunk_size = chunk_size
         self.rejects_path = rejects
         self.progress = progress
-        self.lk = Lookups(mapping, book.catalog, book.calendar)
+        self.calendar = mapping.working_calendar(book.calendar, allow_other_zone=allow_other_zone)
+        self.lk = Lookups(mapping, book.catalog, self.calendar)
         self._ahead: _Ahead | None = None
 
     def _check_ledger(self) -> None:

@@ -22,9 +22,11 @@ from pydantic import (
     model_validator,
 )
 
+from gridgov.domain.calendar import OfficeHours, WorkingCalendar
 from gridgov.domain.commands import first_error
 from gridgov.domain.enums import Source, TerritoryKind
 from gridgov.domain.errors import InvalidInput
+from gridgov.item_catalog.holidays import load_holidays
 from gridgov.item_catalog.loader import Catalog
 
 ImportStatus = Literal["reported", "dispatched", "handled", "closed", "cancelled"]
@@ -130,6 +132,24 @@ class StatusMap(_Strict):
     default: ImportStatus | None = None
 
 
+class CalendarSpec(_Strict):
+    """The working-time calendar the history was recorded under (docs/exchange.md).
+
+    Deadlines of imported cases are computed with it instead of the ledger's: a history from
+    another place brings its own holidays and office hours and is never assumed Chinese.
+    """
+
+    holidays_file: str | None = None  # operator-format holiday file, relative to the mapping
+    chinese_holidays: bool = True  # False: Monday–Friday plus the file's years only
+    office_hours: str | None = None  # e.g. "09:00-17:00"; default: the ledger's
+
+    @model_validator(mode="after")
+    def _hours(self) -> Self:
+        if self.office_hours is not None:
+            OfficeHours.parse(self.office_hours)  # ValueError names the bad period
+        return self
+
+
 class Mapping(_Strict):
     source_system: SourceSystem
     format: Literal["csv", "jsonl", "open311"] = "csv"
@@ -148,6 +168,7 @@ class Mapping(_Strict):
     grids: ValueMap = ValueMap()  # a value that is already a grid code passes
     channels: ValueMap = ValueMap(default=Source.HOTLINE.value)  # → patrol, citizen, hotline…
     reporter: str = Field(default="", max_length=120)  # default: "import:<source_system>"
+    calendar: CalendarSpec | None = None  # None: the ledger's calendar
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -167,6 +188,31 @@ class Mapping(_Strict):
     @property
     def actor(self) -> str:
         return f"import:{self.source_system}"
+
+    def working_calendar(
+        self, ledger: WorkingCalendar, *, allow_other_zone: bool
+    ) -> WorkingCalendar:
+        """The calendar this history's deadlines are counted with.
+
+        A zone other than the ledger's is refused unless ``allow_other_zone``: assessing with
+        the wrong zone moves cases between days and months without any warning.
+        """
+        if self.timezone != ledger.tz.key and not allow_other_zone:
+            raise InvalidInput(
+                f"mapping timezone {self.timezone!r} disagrees with the ledger's zone "
+                f"{ledger.tz.key!r} (GRIDGOV_TIMEZONE): day boundaries, office hours and the "
+                "month an event counts in would differ. Fix one of them, or confirm the source "
+                "really recorded local times in this zone (--allow-other-zone)",
+                field="timezone",
+            )
+        spec = self.calendar
+        if spec is None:
+            return ledger if self.timezone == ledger.tz.key else ledger.for_zone(self.timezone)
+        table = None
+        if spec.holidays_file is not None:
+            table = load_holidays(Path(spec.holidays_file))
+        hours = OfficeHours.parse(spec.office_hours) if spec.office_hours else ledger.office_hours
+        return WorkingCalendar(self.timezone, hours, holidays=table, library=spec.chinese_holidays)
 
     def date_format_of(self, field: str) -> str:
         formats = {str(k): v for k, v in self.date_formats.items()}
@@ -207,6 +253,16 @@ def load_mapping(path: Path, catalog: Catalog | None = None) -> Mapping:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidInput(f"mapping {path}: cannot read: {exc}", field="mapping") from exc
     mapping = parse_mapping(data, str(path))
+    spec = mapping.calendar
+    if spec is not None and spec.holidays_file is not None:
+        where = Path(path).parent / spec.holidays_file
+        if not where.is_file():
+            raise InvalidInput(
+                f"mapping {path}: calendar.holidays_file {where} does not exist",
+                field="calendar.holidays_file",
+            )
+        resolved = spec.model_copy(update={"holidays_file": str(where)})
+        mapping = mapping.model_copy(update={"calendar": resolved})
     if catalog is not None:
         mapping.check_codes(catalog)
     return mapping
