@@ -179,7 +179,7 @@ def test_working_deadline_around_national_day() -> None:
 
 
 def test_imported_events_fill_every_event_column() -> None:
-    from gridgov.exchange.store import EVENT_COLUMNS
     from gridgov.ledger.models import CaseEvent
+    from gridgov.ledger.rows import EVENT_COLUMNS
 
     assert set(EVENT_COLUMNS) == {c.name for c in CaseEvent.__table__.columns} - {"id"}

@@ -10,6 +10,7 @@ from gridgov.domain.enums import CaseStatus as S
 from gridgov.domain.enums import DeadlineKind, Tier, TimeUnit
 from gridgov.domain.errors import InvalidInput
 from gridgov.domain.lifecycle import EventKind
+from gridgov.domain.tiers import path
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +34,8 @@ class Clock:
 
 
 def running_clock_kind(status: S, tier: Tier) -> DeadlineKind | None:
-    """The limit that matters while a case sits in ``status``; None when nobody is late."""
-    if status in (S.REPORTED, S.DISPATCHED, S.RETURNED):
-        return DeadlineKind.HANDLE if tier == Tier.FIELD_FIX else DeadlineKind.ACKNOWLEDGE
-    if status == S.ACKNOWLEDGED:
-        return DeadlineKind.ARRIVE if tier == Tier.DEPARTMENT else DeadlineKind.HANDLE
-    if status in (S.IN_PROGRESS, S.REWORK):
-        return DeadlineKind.HANDLE
-    if status in (S.HANDLED, S.UNDER_REVIEW):
-        return DeadlineKind.REVIEW
-    return None  # evaluating, closed, cancelled: the citizen's or nobody's clock
+    """The limit that matters while a case sits in ``status`` (the tier's path decides)."""
+    return path(tier).running_limit(status)
 
 
 def rule_for(rules: DeadlineRules, kind: DeadlineKind) -> Duration:

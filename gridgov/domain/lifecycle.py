@@ -17,8 +17,8 @@ from gridgov.domain.enums import CaseStatus as S
 from gridgov.domain.enums import Role as R
 from gridgov.domain.enums import Tier
 from gridgov.domain.errors import InvalidInput, InvalidTransition, NotPermitted
-
-COMMUNITY_UNIT = "COMMUNITY"  # pseudo-department: the case's own community / grid team
+from gridgov.domain.tiers import COMMUNITY_UNIT as COMMUNITY_UNIT  # re-exported: its old home
+from gridgov.domain.tiers import path
 
 
 class EventKind(StrEnum):
@@ -214,13 +214,13 @@ def _check_guards(case: CaseView, kind: EventKind, actor: Actor) -> None:
     if actor.role == R.PATROLLER and kind == EventKind.HANDLED and status != S.REPORTED:
         raise NotPermitted("a patroller reports field fixes only", field="actor.role")
     if kind == EventKind.HANDLED:
-        if status == S.REPORTED and case.tier != Tier.FIELD_FIX:
+        if status == S.REPORTED and path(case.tier).dispatched_at_once:
             raise InvalidTransition(
                 "only field-fix (tier 1) items are handled straight from 'reported'", field="status"
             )
         if status == S.REPORTED and actor.role != R.PATROLLER:
             raise NotPermitted("a field fix is reported by the patroller", field="actor.role")
-        if case.tier == Tier.DEPARTMENT and status == S.ACKNOWLEDGED and not case.arrived:
+        if path(case.tier).arrival_required and status == S.ACKNOWLEDGED and not case.arrived:
             raise InvalidTransition(
                 "a department case must be arrived on site before it is handled", field="status"
             )
@@ -237,7 +237,11 @@ def _check_guards(case: CaseView, kind: EventKind, actor: Actor) -> None:
         and not case.extension_pending
     ):
         raise InvalidTransition("no extension request is pending", field="status")
-    if kind == EventKind.CLOSED and status == S.HANDLED and case.tier != Tier.FIELD_FIX:
+    if (
+        kind == EventKind.CLOSED
+        and status == S.HANDLED
+        and not path(case.tier).closes_without_review(status)
+    ):
         raise InvalidTransition("only a field fix may close without review", field="status")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from gridgov.domain.enums import CaseStatus as S
 from gridgov.domain.enums import Rating, Source, Tier
 from gridgov.domain.lifecycle import COMMUNITY_UNIT, EventKind
+from gridgov.domain.tiers import path
 
 K = EventKind
 CALLBACK_SOURCES = frozenset({Source.CITIZEN.value, Source.HOTLINE.value})
@@ -63,12 +64,13 @@ def follow_up(
     case: CaseFacts, last: EventKind, *, spot_share: float, policy: UnsatisfiedPolicy
 ) -> FollowUp | None:
     """The next automatic event after ``last``, or None when the case waits for a person."""
-    if case.status == S.REPORTED and case.tier != Tier.FIELD_FIX:
+    tier = path(case.tier)
+    if case.status == S.REPORTED and tier.dispatched_at_once:
         return FollowUp(K.DISPATCHED)  # 社区发令: community items to the grid team, else whistle
     if case.status == S.HANDLED:
-        if case.tier == Tier.FIELD_FIX and not spot_checked(case.case_no, spot_share):
+        if tier.closes_without_review(case.status) and not spot_checked(case.case_no, spot_share):
             return FollowUp(K.CLOSED, {"reason": "field fix, not drawn for spot check"})
-        return FollowUp(K.REVIEW_STARTED, {"spot_check": case.tier == Tier.FIELD_FIX})
+        return FollowUp(K.REVIEW_STARTED, {"spot_check": tier.spot_check})
     if case.status == S.EVALUATING:
         if last == K.REVIEW_PASSED and case.source not in CALLBACK_SOURCES:
             return FollowUp(K.CLOSED, {"reason": "review passed"})
@@ -94,7 +96,7 @@ def notices(case: CaseFacts, last: EventKind) -> list[Notice]:
         out += [
             Notice("assist_requested", f"department:{d}", body)
             for d in case.assisting
-            if last == K.DISPATCHED and case.tier == Tier.DEPARTMENT
+            if last == K.DISPATCHED and path(case.tier).lead_handles
         ]
     elif last in (K.RETURNED, K.EXTENSION_REQUESTED):
         out.append(Notice(f"{last.value}", f"dispatcher:{case.community}", body))
@@ -146,12 +148,12 @@ def waiting_for(
     if extension_pending:
         return WaitingFor.EXTENSION
     by_status = {
-        S.REPORTED: WaitingFor.FIX if case.tier == Tier.FIELD_FIX else WaitingFor.DISPATCH,
+        S.REPORTED: WaitingFor.DISPATCH if path(case.tier).dispatched_at_once else WaitingFor.FIX,
         S.DISPATCHED: WaitingFor.COMMUNITY
         if case.assignee == COMMUNITY_UNIT
         else WaitingFor.DEPARTMENT,
         S.ACKNOWLEDGED: WaitingFor.ARRIVAL
-        if case.tier == Tier.DEPARTMENT
+        if path(case.tier).arrival_required
         else WaitingFor.COMPLETION,
         S.IN_PROGRESS: WaitingFor.COMPLETION,
         S.RETURNED: WaitingFor.REROUTE,

@@ -19,8 +19,6 @@ events, value for value (tests compare the ledgers both give).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +26,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from gridgov.domain import keys
 from gridgov.domain.deadlines import Clock, Ladder, rule_for
-from gridgov.domain.enums import CaseStatus, DeadlineKind, Role, Tier
+from gridgov.domain.enums import CaseStatus, DeadlineKind, Role
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
+from gridgov.domain.tiers import path, tiers_where
 from gridgov.exchange.prepare import NONE, Lookups
 from gridgov.exchange.rejects import Reason
-from gridgov.exchange.store import EVENT_COLUMNS, STAGE, Render
+from gridgov.exchange.store import STAGE
 from gridgov.exchange.worktime import from_us, to_us
+from gridgov.ledger.rows import EVENT_COLUMNS, Encoder, json_text
 
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
@@ -60,7 +61,6 @@ RANK = {
     "closed": 3,
     "cancelled": 3,
 }
-KEY_MAX = 200
 
 
 def dispatched(rows: pd.DataFrame) -> Mask:
@@ -94,51 +94,48 @@ def step_times(rows: pd.DataFrame, after: I64) -> dict[str, I64]:
 class EventWriter:
     """Builds ``case_events`` rows for imported steps (values in stored form)."""
 
-    def __init__(self, lk: Lookups, render: Render, now_us: int) -> None:
+    def __init__(self, lk: Lookups, render: Encoder, now_us: int) -> None:
         m = lk.mapping
         self.system, self.actor = m.source_system, m.actor
         self.render = render
         self.recorded = render.times(np.array([now_us], dtype=np.int64))[0]
-        self.reason = json.dumps(f"cancelled in {m.source_system}", ensure_ascii=False)
+        self.reason = f"cancelled in {m.source_system}"
+        self.reason_json = json_text(self.reason)  # trail_sql's ?4
         self._status_json: dict[str, str] = {}
 
     def key(self, source_id: str, kind: str) -> str:
-        k = f"import:{self.system}:{source_id}:{kind}"
-        if len(k) > KEY_MAX:  # long source ids: a digest keeps the key unique and in size
-            k = f"{self.digest_prefix(source_id)}:{kind}"
-        return k
+        return keys.imported(self.system, source_id, kind)
 
     def digest_prefix(self, source_id: str) -> str:
-        digest = hashlib.blake2b(source_id.encode(), digest_size=16).hexdigest()
-        return f"import:{self.system}:#{digest}"
+        return keys.imported_digest_head(self.system, source_id)
 
     def status_json(self, raw: str) -> str:
         if raw not in self._status_json:
-            self._status_json[raw] = json.dumps(raw, ensure_ascii=False)
+            self._status_json[raw] = json_text(raw)
         return self._status_json[raw]
 
     def payloads(self, kind: str, rows: pd.DataFrame, idx: npt.NDArray[np.intp]) -> list[str]:
-        h = rows["hash"].to_numpy(dtype=object)[idx]
+        """Each step's payload, by the one serializer (trail_sql writes the same text)."""
+        h = rows["hash"].to_numpy(dtype=object)[idx].tolist()
         if kind == "created":
-            v = rows["item_version"].to_numpy()[idx]
-            ch = rows["channel"].to_numpy(dtype=object)[idx]
+            v = rows["item_version"].to_numpy()[idx].tolist()
+            ch = rows["channel"].to_numpy(dtype=object)[idx].tolist()
             return [
-                f'{{"imported": true, "item_version": {a}, "source": "{b}", "source_hash": "{c}"}}'
-                for a, b, c in zip(v.tolist(), ch, h, strict=True)
+                json_text({"imported": True, "item_version": a, "source": b, "source_hash": c})
+                for a, b, c in zip(v, ch, h, strict=True)
             ]
         if kind == "dispatched":
-            d = rows["assignee"].to_numpy(dtype=object)[idx]
+            d = rows["assignee"].to_numpy(dtype=object)[idx].tolist()
             return [
-                f'{{"department": "{a}", "imported": true, "source_hash": "{b}"}}'
+                json_text({"department": a, "imported": True, "source_hash": b})
                 for a, b in zip(d, h, strict=True)
             ]
         if kind == "handled":
-            return [f'{{"imported": true, "source_hash": "{b}"}}' for b in h]
-        raw = rows["source_status"].to_numpy(dtype=object)[idx]
-        extra = f'"reason": {self.reason}, ' if kind == "cancelled" else ""
+            return [json_text({"imported": True, "source_hash": b}) for b in h]
+        raw = rows["source_status"].to_numpy(dtype=object)[idx].tolist()
+        reason = {"reason": self.reason} if kind == "cancelled" else {}
         return [
-            f'{{"imported": true, {extra}"source_status": {self.status_json(s)}, '
-            f'"source_hash": "{b}"}}'
+            json_text({"imported": True, **reason, "source_status": s, "source_hash": b})
             for s, b in zip(raw, h, strict=True)
         ]
 
@@ -278,7 +275,7 @@ def event_count(rows: pd.DataFrame) -> int:
 
 
 def stage_rows(
-    rows: pd.DataFrame, lk: Lookups, render: Render, now_us: int
+    rows: pd.DataFrame, lk: Lookups, render: Encoder, now_us: int
 ) -> dict[str, list[Any]]:
     """Per new case, what its trail needs beyond its case row (trail_sql): the content hash,
     the source status as JSON (ended cases), the cancellation time, how long an event kind
@@ -307,6 +304,13 @@ def stage_rows(
     }
 
 
+def spared(tier: npt.NDArray[Any], status: npt.NDArray[Any]) -> Mask:
+    """Imported cases closed without review by their tier's path (a field fix's spot-check
+    draw spared them): their spot_check is False."""
+    out: Mask = np.isin(tier, tiers_where("spot_check")) & (status == "closed")
+    return out
+
+
 @dataclass(frozen=True)
 class Clocks:
     kind: npt.NDArray[Any]
@@ -325,11 +329,10 @@ def clocks(rows: pd.DataFrame, lk: Lookups, ladder: Ladder, now_us: int) -> Cloc
     status = rows["status"].to_numpy(dtype=object)
     tier = rows["tier"].to_numpy()
     kind = np.full(n, None, dtype=object)
-    kind[np.isin(status, ["reported", "dispatched"])] = DeadlineKind.ACKNOWLEDGE.value
-    kind[np.isin(status, ["reported", "dispatched"]) & (tier == int(Tier.FIELD_FIX))] = (
-        DeadlineKind.HANDLE.value
-    )
-    kind[status == "handled"] = DeadlineKind.REVIEW.value
+    for st, t in {(a, int(b)) for a, b in zip(status.tolist(), tier.tolist(), strict=True)}:
+        limit = path(t).running_limit(CaseStatus(st))  # the tier's path, per distinct pair
+        if limit is not None:
+            kind[(status == st) & (tier == t)] = limit.value
     due_by_kind = {
         DeadlineKind.ACKNOWLEDGE.value: rows["acknowledge_due"].to_numpy(dtype=np.int64),
         DeadlineKind.HANDLE.value: rows["handle_due"].to_numpy(dtype=np.int64),
@@ -386,7 +389,7 @@ class NewCases:
 
 
 def new_cases(
-    rows: pd.DataFrame, lk: Lookups, ladder: Ladder, render: Render, now_us: int
+    rows: pd.DataFrame, lk: Lookups, ladder: Ladder, render: Encoder, now_us: int
 ) -> NewCases:
     if rows.empty:
         return NewCases({}, {}, {})
@@ -399,7 +402,7 @@ def case_values(
     rows: pd.DataFrame,
     lk: Lookups,
     ladder: Ladder,
-    render: Render,
+    render: Encoder,
     now_us: int,
 ) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """``cases`` columns (all but ``id`` and ``case_no`` when written) for new imported
@@ -414,7 +417,7 @@ def case_values(
     last = np.max(np.where(stacked == NONE, -1, stacked), axis=0)
     ck = clocks(rows, lk, ladder, now_us)
     tier = rows["tier"].to_numpy()
-    spot_checked = (tier == int(Tier.FIELD_FIX)) & (status == "closed")
+    spot_checked = spared(tier, status)
     no = render.flag(False)  # field fixes closed without a spot review
     spot = [no if c else None for c in spot_checked.tolist()]
 
@@ -642,9 +645,7 @@ def update_values(
             "supervision_level": None,
             "overdue": bool(ck.overdue[i]),
             "overdue_since": dt(int(ck.overdue_since[i])),
-            "spot_check": False
-            if tier[i] == int(Tier.FIELD_FIX) and status[i] == "closed"
-            else None,
+            "spot_check": False if spared(tier[i : i + 1], status[i : i + 1])[0] else None,
         }
         if RANK[s["status"]] < 1 and times["dispatched"][i] != NONE:
             values["dispatched_at"] = dt(int(times["dispatched"][i]))

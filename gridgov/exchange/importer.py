@@ -39,6 +39,7 @@ from gridgov.exchange.rejects import Reason, Reject, RejectFile
 from gridgov.exchange.worktime import to_us
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
 from gridgov.ledger.models import Case
+from gridgov.ledger.rows import EVENT_COLUMNS, Encoder
 
 ATTEMPTS = 3
 Progress = Callable[[int, int], None]  # (records read so far, records in the source)
@@ -175,7 +176,7 @@ class Importer:
         held: list[pd.DataFrame] = []
         try:
             with store.bulk_connection(self.book.engine, checked=True) as conn:
-                render = store.Render(conn.dialect.name)
+                render = Encoder(conn.dialect.name)
                 self._ahead = ahead = _Ahead(
                     source.chunks(self.chunk_size), lambda c, ahead: self._ready(c, render, ahead)
                 )
@@ -205,13 +206,13 @@ class Importer:
         summary.rejected = out.counts
         return summary
 
-    def _ready(self, chunk: Chunk, render: store.Render, ahead: bool) -> _Ready:
+    def _ready(self, chunk: Chunk, render: Encoder, ahead: bool) -> _Ready:
         prepared = prepare(chunk, self.lk, self.now)
         if not ahead:  # new cases are not expected: work their values out when there are any
             return _Ready(prepared, None)
         return _Ready(prepared, self._new_cases(prepared.rows, render))
 
-    def _new_cases(self, rows: pd.DataFrame, render: store.Render) -> history.NewCases:
+    def _new_cases(self, rows: pd.DataFrame, render: Encoder) -> history.NewCases:
         return history.new_cases(rows, self.lk, self.book.ladder, render, self.now_us)
 
     @staticmethod
@@ -238,7 +239,7 @@ class Importer:
     def _apply(
         self,
         conn: Connection,
-        render: store.Render,
+        render: Encoder,
         rows: pd.DataFrame,
         summary: Summary,
         out: RejectFile,
@@ -267,7 +268,7 @@ class Importer:
     def _write(
         self,
         conn: Connection,
-        render: store.Render,
+        render: Encoder,
         rows: pd.DataFrame,
         values: history.NewCases | None,
     ) -> _Outcome:
@@ -289,7 +290,7 @@ class Importer:
         return result
 
     def _insert(
-        self, conn: Connection, render: store.Render, rows: pd.DataFrame, new: history.NewCases
+        self, conn: Connection, render: Encoder, rows: pd.DataFrame, new: history.NewCases
     ) -> None:
         case_nos = np.empty(len(rows), dtype=object)
         days = rows["day"].to_numpy()
@@ -316,7 +317,13 @@ class Importer:
                 raise RuntimeError("imported cases did not get consecutive ids")
             done = conn.exec_driver_sql(
                 history.trail_sql(),
-                (self.mapping.source_system, writer.actor, writer.recorded, writer.reason, above),
+                (
+                    self.mapping.source_system,
+                    writer.actor,
+                    writer.recorded,
+                    writer.reason_json,
+                    above,
+                ),
             )
             want = history.event_count(rows)
             if done.rowcount != want:
@@ -325,7 +332,7 @@ class Importer:
         store.insert_columns(conn, render, "cases", values, new.constants)
         id_of = store.case_ids(conn, self.mapping.source_system, rows["source_id"].tolist(), above)
         case_id = np.array([id_of[s] for s in rows["source_id"]], dtype=np.int64)
-        store.insert(conn, render, "case_events", store.EVENT_COLUMNS, writer.rows(rows, case_id))
+        store.insert(conn, render, "case_events", EVENT_COLUMNS, writer.rows(rows, case_id))
 
     def _updates(
         self, conn: Connection, rows: pd.DataFrame, known: dict[str, store.Known], result: _Outcome
@@ -356,7 +363,7 @@ class Importer:
             return
         sub = rows.iloc[picked].reset_index(drop=True)
         stored = [details[k[i].id] for i in picked]
-        render = store.Render(conn.dialect.name)
+        render = Encoder(conn.dialect.name)
         events = EventWriter(self.lk, render, self.now_us).rows(
             sub,
             np.array([d["id"] for d in stored], dtype=np.int64),
@@ -365,7 +372,7 @@ class Importer:
             first_from=np.array([d["status"] for d in stored], dtype=object),
             after=np.array([d["last_at"] for d in stored], dtype=np.int64),
         )
-        store.insert(conn, render, "case_events", store.EVENT_COLUMNS, events)
+        store.insert(conn, render, "case_events", EVENT_COLUMNS, events)
         values = history.update_values(sub, stored, self.lk, self.book.ladder, self.now_us)
         for d, v in zip(stored, values, strict=True):
             stmt = (

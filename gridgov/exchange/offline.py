@@ -21,9 +21,9 @@ from gridgov.assessments.extract import LedgerExtract, read_ledger
 from gridgov.assessments.period import Window
 from gridgov.exchange.export import export_window, read_manifest
 from gridgov.exchange.prepare import NONE
-from gridgov.exchange.store import Render
 from gridgov.exchange.tables import TABLES, kinds, read_table
 from gridgov.ledger.models import Base
+from gridgov.ledger.rows import Encoder
 
 NAMES = ("items", "departments", "territory", "cases", "events")
 
@@ -34,7 +34,7 @@ def read_export(directory: Path) -> tuple[Window, dict[str, pd.DataFrame]]:
     return export_window(manifest), {n: read_table(Path(directory), n, fmt) for n in NAMES}
 
 
-def _stored(df: pd.DataFrame, table: str, render: Render) -> list[tuple[Any, ...]]:
+def _stored(df: pd.DataFrame, table: str, render: Encoder) -> list[tuple[Any, ...]]:
     """Rows of ``df`` in the form SQLite stores them (as the ledger writes them)."""
     cols: list[list[Any]] = []
     for col, kind in kinds(TABLES[table]).items():
@@ -58,7 +58,7 @@ def offline_ledger(directory: Path) -> tuple[Engine, Window]:
     window, tables = read_export(directory)
     engine = create_engine("sqlite://", poolclass=StaticPool)
     Base.metadata.create_all(engine)
-    render = Render("sqlite")
+    render = Encoder("sqlite")
     with engine.begin() as conn:
         for name in NAMES:
             t = TABLES[name]

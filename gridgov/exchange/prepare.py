@@ -21,9 +21,11 @@ import pandas as pd
 
 from gridgov.domain.calendar import WorkingCalendar
 from gridgov.domain.deadlines import DeadlineRules
-from gridgov.domain.enums import TerritoryKind, Tier
+from gridgov.domain.enums import TerritoryKind
 from gridgov.domain.errors import UnknownItem
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
+from gridgov.domain.territory import outside
+from gridgov.domain.tiers import tiers_where
 from gridgov.exchange.mapping import NEEDS_END, TIME_FIELDS, Mapping, ValueMap
 from gridgov.exchange.readers import Chunk, object_frame
 from gridgov.exchange.rejects import Reason, Reject
@@ -421,7 +423,7 @@ def _places(f: pd.DataFrame, lk: Lookups, n: int, p: _Problems) -> dict[str, Any
         elsewhere,
         Reason.UNKNOWN_PLACE,
         "grid",
-        Said("grid {} is not in community {}", raw_g, raw_c),
+        Said(outside("{}", "{}"), raw_g, raw_c),  # the rule's own words
     )
     return {
         "community": community.to_numpy(dtype=object),
@@ -452,7 +454,8 @@ def _rows(lk: Lookups, idx: npt.NDArray[np.intp], cols: dict[str, Any]) -> pd.Da
     k = len(idx)
     tier = np.fromiter((int(i.tier) for i in items), dtype=np.int64, count=k)
     lead = np.array([i.lead_department for i in items], dtype=object)
-    default_assignee = np.where(tier == int(Tier.DEPARTMENT), lead, COMMUNITY_UNIT)
+    # The tier's default handler (domain/tiers.py), vectorised.
+    default_assignee = np.where(np.isin(tier, tiers_where("lead_handles")), lead, COMMUNITY_UNIT)
     dept = d.pop("department")
     assignee = np.where(pd.isna(dept), default_assignee, dept)
     spans = np.array([lk.spans(i) for i in items], dtype=np.int64).reshape(k, 8)

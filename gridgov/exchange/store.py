@@ -1,9 +1,8 @@
 """The ledger side of an import: look cases up by source id, insert and update in bulk.
 
-Inserts go through the driver's executemany with values already in the column's stored form
-(SQLite: naive-UTC text exactly as SQLAlchemy writes it, 0/1, JSON text; PostgreSQL: ISO
-timestamps with offset, booleans, JSON text), because SQLAlchemy's per-value type processing
-would cost more than the insert itself. Every value is validated before it gets here.
+Inserts go through the driver's executemany with values already in the column's stored form,
+made by the ledger's one encoder (``ledger.rows.Encoder``), because SQLAlchemy's per-value type
+processing would cost more than the insert itself. Every value is validated before it gets here.
 On SQLite new cases go through a staging table (``stage``, ``insert_from_stage``): binding
 into a table without indexes and copying by SQL costs less than binding into ``cases``, and
 their events are computed from the staged rows by SQL (history.trail_sql) rather than bound.
@@ -24,85 +23,13 @@ from sqlalchemy.engine import Row
 from gridgov.exchange.prepare import NONE
 from gridgov.exchange.worktime import to_us
 from gridgov.ledger.models import Case, CaseEvent, CatalogItem, Department, TerritoryUnit
+from gridgov.ledger.rows import Encoder, literal
 
 I64 = npt.NDArray[np.int64]
 LOOKUP_BATCH = 5_000  # ids per IN (…) list: well under every driver's parameter limit
-# The event columns an import writes (every column but ``id``, listed so that a column added
-# later, with a default, does not break imports).
-EVENT_COLUMNS = (
-    "case_id",
-    "seq",
-    "kind",
-    "actor",
-    "role",
-    "department",
-    "community",
-    "at",
-    "recorded_at",
-    "from_status",
-    "to_status",
-    "payload",
-    "idempotency_key",
-)
-
 # SQLite: new cases are staged in a temporary table (their case columns, and what their
 # trails need beyond them: history.stage_rows) and copied into the ledger by SQL.
 STAGE = "temp.import_stage"
-
-
-class Render:
-    """Values in the form the driver stores for our column types, per dialect."""
-
-    def __init__(self, dialect: str) -> None:
-        self.sqlite = dialect == "sqlite"
-        self.mark = "?" if self.sqlite else "%s"
-
-    def times(self, us: I64) -> list[str | None]:
-        missing = us == NONE
-        a = np.datetime_as_string(np.where(missing, 0, us).astype("datetime64[us]"), unit="us")
-        if self.sqlite:  # "YYYY-MM-DD HH:MM:SS.ffffff", as SQLAlchemy writes SQLite DATETIME
-            a.view(np.uint32).reshape(len(a), -1)[:, 10] = ord(" ")
-            out: list[str | None] = a.tolist()
-        else:
-            out = [s + "+00:00" for s in a.tolist()]
-        for i in np.flatnonzero(missing).tolist():
-            out[i] = None
-        return out
-
-    def flags(self, values: npt.NDArray[np.bool_]) -> list[Any]:
-        return [int(v) for v in values.tolist()] if self.sqlite else values.tolist()
-
-    def flag(self, value: bool | None) -> Any:
-        return value if value is None or not self.sqlite else int(value)
-
-    def insert_sql(
-        self,
-        table: str,
-        columns: Sequence[str],
-        constants: Mapping[str, Any] | None = None,
-        marks: Sequence[str] | None = None,
-    ) -> str:
-        """``INSERT`` binding ``columns`` per row (``marks``: the placeholder expression of
-        each); ``constants`` (the same in every row) are written into the statement as
-        literals: binding them row by row would cost more."""
-        constants = constants or {}
-        names = [*columns, *constants]
-        bound = list(marks) if marks is not None else [self.mark] * len(columns)
-        exprs = bound + [literal(v) for v in constants.values()]
-        return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(exprs)})"
-
-
-def literal(value: Any) -> str:
-    """An SQL literal of a constant value (None, bool, int or str)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"no SQL literal for {value!r}")
 
 
 @dataclass(frozen=True)
@@ -212,7 +139,7 @@ def _detail(row: Row[Any] | Any) -> dict[str, Any]:
 
 def insert(
     conn: Connection,
-    render: Render,
+    render: Encoder,
     table: str,
     columns: Sequence[str],
     rows: Iterable[tuple[Any, ...]],
@@ -227,7 +154,7 @@ def insert(
 
 def insert_columns(
     conn: Connection,
-    render: Render,
+    render: Encoder,
     table: str,
     values: Mapping[str, list[Any]],
     constants: Mapping[str, Any] | None = None,
@@ -278,7 +205,7 @@ def missing_references(engine: Engine, codes: dict[str, set[Any]]) -> list[str]:
     return [f"{kind} {code}" for kind, want in codes.items() for code in sorted(want - have[kind])]
 
 
-def stage(conn: Connection, render: Render, values: Mapping[str, list[Any]]) -> None:
+def stage(conn: Connection, render: Encoder, values: Mapping[str, list[Any]]) -> None:
     """Replace the staged rows (SQLite: a temporary table of this connection, made on first
     use, without types, so a value keeps the form it was bound in until it is copied):
     ``values``: column → one value per row, staged at rowid 1…n in this order."""

@@ -14,7 +14,6 @@ grid worker, who gets a ``machine_event`` notice on the phone (DOMAIN.md).
 from __future__ import annotations
 
 import gc
-import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -27,88 +26,40 @@ from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from gridgov.domain import keys
 from gridgov.domain.deadlines import DeadlineRules
 from gridgov.domain.enums import CaseStatus, Tier
 from gridgov.domain.lifecycle import COMMUNITY_UNIT, Actor, EventKind
 from gridgov.domain.routing import CaseFacts, notices
+from gridgov.domain.tiers import path
 from gridgov.intake.dedupe import Deduper, DedupeRule, dedupe_key
 from gridgov.intake.machine import Format, MachineEvent, RowChecker, RowError, read_rows
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
 from gridgov.ledger.clocks import set_clock, start_work
-from gridgov.ledger.fastrows import NOTE_COLUMNS, BulkStatement, json_text
-from gridgov.ledger.models import Case, CaseEvent, Notification
+from gridgov.ledger.fastrows import BulkStatement
+from gridgov.ledger.models import Case
 from gridgov.ledger.risk_models import IntakeEvent
+from gridgov.ledger.rows import (
+    CASE_COLUMNS,
+    CASES,
+    EVENT_COLUMNS,
+    EVENTS,
+    NOTICE_COLUMNS,
+    NOTICES,
+    case_row,
+    event_row,
+    json_text,
+    notice_row,
+)
 
 CHUNK = 5_000
-_JS: Callable[[str], str] = json.encoder.encode_basestring_ascii
 ATTEMPTS = 3
 LOCKED_PAUSE = 1.0  # seconds, growing per attempt
 Progress = Callable[[int], None]
 Vet = Callable[[MachineEvent], tuple[str, str] | None]  # (field, reason) refuses the row
 NOT_OBJECT = "a row must be an object"
 
-CASE_COLUMNS = (
-    "id",
-    "case_no",
-    "item_code",
-    "item_version",
-    "item_name",
-    "tier",
-    "category",
-    "status",
-    "source",
-    "reporter",
-    "description",
-    "media",
-    "street_code",
-    "community_code",
-    "grid_code",
-    "building",
-    "lat",
-    "lon",
-    "lead_department",
-    "assisting",
-    "assignee",
-    "opened_at",
-    "dispatched_at",
-    "updated_at",
-    "acknowledge_due",
-    "arrive_due",
-    "handle_due",
-    "clock_kind",
-    "clock_start",
-    "clock_due",
-    "clock_unit",
-    "ladder_done",
-    "next_sweep_at",
-    "overdue",
-    "rework_count",
-    "return_count",
-    "extension_count",
-    "extension_pending",
-    "repeat_count",
-    "dedupe_key",
-    "deadline_source",
-    "provisional_years",
-    "source_system",
-    "source_id",
-    "row_version",
-)
-EVENT_COLUMNS = (
-    "case_id",
-    "seq",
-    "kind",
-    "actor",
-    "role",
-    "department",
-    "at",
-    "recorded_at",
-    "from_status",
-    "to_status",
-    "payload",
-    "idempotency_key",
-)
 INTAKE_COLUMNS = (
     "source",
     "event_id",
@@ -395,14 +346,13 @@ class BulkIntake:
         plan = self._plans.get(key)
         if plan is None:
             tier = Tier(item.tier)
-            dispatch = tier != Tier.FIELD_FIX  # routing.follow_up: 社区发令 at once
-            status = CaseStatus.DISPATCHED if dispatch else CaseStatus.REPORTED
+            route = path(tier)  # 社区发令 at once, as routing.follow_up does
             plan = self._plans[key] = _Plan(
                 head=(item.code, item.version, item.name_zh, int(tier), item.category),
                 tier=tier,
-                dispatch=dispatch,
-                status=status,
-                assignee=item.lead_department if tier == Tier.DEPARTMENT else COMMUNITY_UNIT,
+                dispatch=route.dispatched_at_once,
+                status=route.status_after_report(),
+                assignee=route.default_handler(item.lead_department),
                 lead=item.lead_department,
                 assisting=tuple(item.assisting_departments),
                 assisting_json=json_text(list(item.assisting_departments)),
@@ -421,13 +371,11 @@ class BulkIntake:
         if not new:
             return
         book = self.book
-        cases = BulkStatement(
-            conn, _table(Case), CASE_COLUMNS, raw=("media", "assisting"), times=times
-        )
+        cases = BulkStatement(conn, CASES, CASE_COLUMNS, raw=("media", "assisting"), times=times)
         events = BulkStatement(
-            conn, _table(CaseEvent), EVENT_COLUMNS, raw=("payload", "recorded_at"), times=times
+            conn, EVENTS, EVENT_COLUMNS, raw=("payload", "recorded_at"), times=times
         )
-        notes = BulkStatement(conn, _table(Notification), NOTE_COLUMNS, raw=("body",), times=times)
+        notes = BulkStatement(conn, NOTICES, NOTICE_COLUMNS, raw=("body",), times=times)
         recorded = events.value("recorded_at", datetime.now(UTC))
         case_rows: list[tuple[Any, ...]] = []
         event_rows: list[tuple[Any, ...]] = []
@@ -441,69 +389,104 @@ class BulkIntake:
             start_work(draft, p.rules, at, book.calendar)
             set_clock(draft, p.rules, book.calendar, book.ladder)
             reporter = (f"{source}:{ev.device}" if ev.device else source)[:120]
-            media = f"[{_JS(ev.media)}]" if ev.media else "[]"
+            code, version, name, tier, category = p.head
             case_rows.append(
-                (
-                    case_id,
-                    case_no,
-                    *p.head,
-                    p.status.value,
-                    source,
-                    reporter,
-                    ev.description,
-                    media,
-                    ev.street,
-                    ev.community,
-                    ev.grid,
-                    ev.building,
-                    ev.lat,
-                    ev.lon,
-                    p.lead,
-                    p.assisting_json,
-                    p.assignee,
-                    at,  # opened_at
-                    at if p.dispatch else None,  # dispatched_at
-                    at,  # updated_at
-                    draft.acknowledge_due,
-                    draft.arrive_due,
-                    draft.handle_due,
-                    draft.clock_kind,
-                    draft.clock_start,
-                    draft.clock_due,
-                    draft.clock_unit,
-                    draft.ladder_done,
-                    draft.next_sweep_at,
-                    False,  # overdue
-                    0,  # rework_count
-                    0,  # return_count
-                    0,  # extension_count
-                    False,  # extension_pending
-                    nc.repeats,
-                    nc.key,
-                    "catalog",
-                    draft.provisional_years,
-                    f"intake:{source}",
-                    ev.event_id,
-                    2 if p.dispatch else 1,  # row_version: inserted, then dispatched
+                case_row(
+                    {
+                        "id": case_id,
+                        "case_no": case_no,
+                        "item_code": code,
+                        "item_version": version,
+                        "item_name": name,
+                        "tier": tier,
+                        "category": category,
+                        "status": p.status.value,
+                        "source": source,
+                        "reporter": reporter,
+                        "description": ev.description,
+                        "media": json_text([ev.media] if ev.media else []),
+                        "street_code": ev.street,
+                        "community_code": ev.community,
+                        "grid_code": ev.grid,
+                        "building": ev.building,
+                        "lat": ev.lat,
+                        "lon": ev.lon,
+                        "lead_department": p.lead,
+                        "assisting": p.assisting_json,
+                        "assignee": p.assignee,
+                        "opened_at": at,
+                        "dispatched_at": at if p.dispatch else None,
+                        "updated_at": at,
+                        "acknowledge_due": draft.acknowledge_due,
+                        "arrive_due": draft.arrive_due,
+                        "handle_due": draft.handle_due,
+                        "clock_kind": draft.clock_kind,
+                        "clock_start": draft.clock_start,
+                        "clock_due": draft.clock_due,
+                        "clock_unit": draft.clock_unit,
+                        "ladder_done": draft.ladder_done,
+                        "next_sweep_at": draft.next_sweep_at,
+                        "repeat_count": nc.repeats,
+                        "dedupe_key": nc.key,
+                        "provisional_years": draft.provisional_years,
+                        "source_system": f"intake:{source}",
+                        "source_id": ev.event_id,
+                        # inserted, then dispatched: as the case book's two writes leave it
+                        "row_version": 2 if p.dispatch else 1,
+                    }
                 )
             )
-            created_key = f"intake:{source}:{ev.event_id}"[:200]
-            payload = (
-                f'{{"item_version": {p.head[1]}, "source": {_JS(source)}, '
-                f'"event_id": {_JS(ev.event_id)}, "event_type": {_JS(ev.event_type)}}}'
+            created_key = keys.intake(source, ev.event_id)
+            payload = json_text(
+                {
+                    "item_version": version,
+                    "source": source,
+                    "event_id": ev.event_id,
+                    "event_type": ev.event_type,
+                }
             )
             actor, role = (self.by.name, self.by.role.value) if self.by else (reporter, "system")
-            head = (case_id, 1, "created", actor, role, None, at, recorded)
-            event_rows.append((*head, None, reported, payload, created_key))
+            event_rows.append(
+                event_row(
+                    case_id,
+                    1,
+                    "created",
+                    actor,
+                    role,
+                    None,
+                    None,
+                    at,
+                    recorded,
+                    None,
+                    reported,
+                    payload,
+                    created_key,
+                )
+            )
             facts = CaseFacts(
                 case_no, CaseStatus.REPORTED, p.tier, source, COMMUNITY_UNIT, ev.community
             )
             steps = [(EventKind.CREATED, facts, created_key)]
             if p.dispatch:
-                key = f"{case_no}#1>dispatched"  # as progress.advance derives it
-                head = (case_id, 2, "dispatched", "gridgov", "system", None, at, recorded)
-                body = f'{{"department": {_JS(p.assignee)}}}'
-                event_rows.append((*head, reported, p.status.value, body, key))
+                key = keys.follow_up(case_no, 1, EventKind.DISPATCHED)  # as progress.advance
+                body = json_text({"department": p.assignee})
+                event_rows.append(
+                    event_row(
+                        case_id,
+                        2,
+                        "dispatched",
+                        "gridgov",
+                        "system",
+                        None,
+                        None,
+                        at,
+                        recorded,
+                        reported,
+                        p.status.value,
+                        body,
+                        key,
+                    )
+                )
                 facts = CaseFacts(
                     case_no,
                     p.status,
@@ -516,7 +499,7 @@ class BulkIntake:
                 )
                 steps.append((EventKind.DISPATCHED, facts, key))
             else:  # the grid worker's phone: go and fix it (DOMAIN.md, machine-found events)
-                push = {"case_no": case_no, "item": p.head[0], "building": ev.building}
+                push = {"case_no": case_no, "item": code, "building": ev.building}
                 note_rows.append(
                     _note(case_id, "machine_event", f"grid:{ev.grid}", push, at, created_key)
                 )
@@ -533,9 +516,10 @@ class BulkIntake:
 def _note(
     case_id: int, kind: str, recipient: str, body: dict[str, Any], at: datetime, event_key: str
 ) -> tuple[Any, ...]:
-    """An outbox row (NOTE_COLUMNS order), keyed by the event it announces."""
-    key = f"{event_key}|{kind}|{recipient}"[:200]
-    return (case_id, kind, recipient, json_text(body), "pending", 0, at, key)
+    """An outbox row, keyed by the event it announces."""
+    return notice_row(
+        case_id, kind, recipient, json_text(body), keys.notice(event_key, kind, recipient), at
+    )
 
 
 def _table(model: type[Any]) -> Table:

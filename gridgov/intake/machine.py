@@ -24,7 +24,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, ValidationError
 
-from gridgov.domain.enums import Source, TerritoryKind
+from gridgov.domain.enums import Source
+from gridgov.domain.territory import place_problem
 from gridgov.domain.text import CleanText
 from gridgov.intake.vocabulary import MACHINE_TYPES
 from gridgov.item_catalog.loader import Catalog
@@ -170,14 +171,9 @@ class RowChecker:
             code = MACHINE_TYPES.get(row.type or "")
             if code is None:
                 errors.append(RowError(line, "type", f"unknown event type {row.type!r}"))
-        units = self.catalog.territory
-        community, grid = units.get(row.community), units.get(row.grid)
-        if community is None or community.kind != TerritoryKind.COMMUNITY:
-            errors.append(RowError(line, "community", f"unknown community {row.community!r}"))
-        elif grid is None or grid.kind != TerritoryKind.GRID:
-            errors.append(RowError(line, "grid", f"unknown grid {row.grid!r}"))
-        elif grid.parent != row.community:
-            errors.append(RowError(line, "grid", f"{row.grid} is not in {row.community}"))
+        problem = place_problem(self.catalog.territory, row.community, row.grid)
+        if problem is not None:
+            errors.append(RowError(line, *problem))
         item: Item | str = "no item"
         if code is not None:
             item = self._item(code, row.at.astimezone(self.tz).date())

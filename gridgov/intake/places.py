@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gridgov.domain.enums import TerritoryKind
 from gridgov.domain.errors import InvalidInput
+from gridgov.domain.territory import place_problem
 from gridgov.item_catalog.models import TerritoryUnit
 
 QR_PREFIX = "gridgov://qr/v1/"
@@ -37,14 +37,9 @@ def qr_code(place: Place) -> str:
 
 
 def check_place(place: Place, territory: Mapping[str, TerritoryUnit], field: str) -> Place:
-    grid = territory.get(place.grid)
-    community = territory.get(place.community)
-    if community is None or community.kind != TerritoryKind.COMMUNITY:
-        raise InvalidInput(f"unknown community {place.community!r}", field=field)
-    if grid is None or grid.kind != TerritoryKind.GRID:
-        raise InvalidInput(f"unknown grid {place.grid!r}", field=field)
-    if grid.parent != place.community:
-        raise InvalidInput(f"grid {place.grid} is not in {place.community}", field=field)
+    problem = place_problem(territory, place.community, place.grid)
+    if problem is not None:
+        raise InvalidInput(problem[1], field=field)
     return place
 
 

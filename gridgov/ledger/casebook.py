@@ -18,10 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from gridgov.domain import keys
 from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.commands import NewCase, first_error, parse_payload
 from gridgov.domain.deadlines import DeadlineRules, Ladder
-from gridgov.domain.enums import CaseStatus, Role, TerritoryKind, Tier, TimeUnit
+from gridgov.domain.enums import CaseStatus, Role, Tier, TimeUnit
 from gridgov.domain.errors import (
     ConcurrentUpdate,
     GridgovError,
@@ -31,6 +32,8 @@ from gridgov.domain.errors import (
 )
 from gridgov.domain.lifecycle import COMMUNITY_UNIT, Actor, CaseView, EventKind, decide
 from gridgov.domain.routing import CaseFacts, notices
+from gridgov.domain.territory import place_problem
+from gridgov.domain.tiers import path
 from gridgov.item_catalog.loader import Catalog, deadline_rules
 from gridgov.ledger.clocks import recount, set_clock, start_work
 from gridgov.ledger.db import session_factory, transaction
@@ -47,10 +50,7 @@ def _aware(at: datetime, field: str = "at") -> datetime:
     return at.astimezone(UTC)
 
 
-def _key(key: str) -> str:
-    if not key or len(key) > 200:
-        raise InvalidInput("idempotency key must be 1–200 characters", field="idempotency_key")
-    return key
+_key = keys.check
 
 
 class CaseBook:
@@ -255,18 +255,9 @@ class CaseBook:
         return ActResult(CaseRecord.of(case), EventRecord.of(ev), replayed=False)
 
     def _check_place(self, new: NewCase) -> str:
-        units = self.catalog.territory
-        community = units.get(new.community)
-        if community is None or community.kind != TerritoryKind.COMMUNITY:
-            raise InvalidInput(f"unknown community {new.community!r}", field="community")
-        if new.grid is not None:
-            grid = units.get(new.grid)
-            if grid is None or grid.kind != TerritoryKind.GRID:
-                raise InvalidInput(f"unknown grid {new.grid!r}", field="grid")
-            if grid.parent != new.community:
-                raise InvalidInput(
-                    f"grid {new.grid} is not in community {new.community}", field="grid"
-                )
+        problem = place_problem(self.catalog.territory, new.community, new.grid)
+        if problem is not None:
+            raise InvalidInput(problem[1], field=problem[0])
         return self.catalog.street_of(new.community)
 
     def _next_case_no(self, s: Session, day: str) -> str:
@@ -335,7 +326,7 @@ class CaseBook:
         cal = self.calendar
         K = EventKind
         if kind == K.DISPATCHED:
-            default = case.lead_department if case.tier == Tier.DEPARTMENT else COMMUNITY_UNIT
+            default = path(case.tier).default_handler(case.lead_department)
             case.assignee = self._department(
                 payload.get("department", default), "payload.department"
             )
@@ -385,7 +376,7 @@ class CaseBook:
             case.handled_at = at
             case.review_due = cal.deadline(at, rules.review)
         elif kind == K.REVIEW_STARTED:
-            if case.tier == Tier.FIELD_FIX:
+            if path(case.tier).spot_check:
                 case.spot_check = True
         elif kind in (K.REVIEW_FAILED, K.REOPENED):
             case.rework_count += 1
@@ -397,8 +388,9 @@ class CaseBook:
         elif kind == K.RATED:
             case.rating = payload["rating"]
         elif kind == K.CLOSED:
-            if case.status == CaseStatus.HANDLED and case.tier == Tier.FIELD_FIX:
-                case.spot_check = False
+            spared = path(case.tier).spot_check_on_close(CaseStatus(case.status))
+            if spared is not None:
+                case.spot_check = spared
             case.closed_at = at
         return payload
 
@@ -476,7 +468,7 @@ class CaseBook:
                     status="pending",
                     attempts=0,
                     created_at=ev.at,
-                    idempotency_key=f"{ev.idempotency_key}|{n.kind}|{n.recipient}"[:200],
+                    idempotency_key=keys.notice(ev.idempotency_key, n.kind, n.recipient),
                 )
             )
 

@@ -1,4 +1,5 @@
-"""executemany of plain rows with SQLAlchemy's own value conversion, done once per distinct value.
+"""executemany of plain rows (built by ``ledger.rows``) with the one encoder's value
+conversion, done once per distinct value.
 
 Bulk paths (the 督办 sweep, machine-event intake, simulation loads) write thousands of rows
 whose datetimes repeat (``now``, a batch's arrival time): converting each distinct value once
@@ -9,33 +10,13 @@ compared as text by range queries).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, update
-from sqlalchemy.sql.type_api import TypeEngine
 
+from gridgov.ledger.rows import Encoder, Processor
 from gridgov.ledger.types import UTCDateTime
-
-Processor = Callable[[Any], Any]
-# Outbox rows as the bulk writers (sweep, intake) hand them over, in this column order.
-NOTE_COLUMNS = (
-    "case_id",
-    "kind",
-    "recipient",
-    "body",
-    "status",
-    "attempts",
-    "created_at",
-    "idempotency_key",
-)
-
-
-def json_text(value: Any) -> str:
-    """JSON exactly as SQLAlchemy's JSON type stores it (``json.dumps`` with its defaults)."""
-    return json.dumps(value)
 
 
 class _Memo:
@@ -57,22 +38,6 @@ class _Memo:
             return self.proc(value)
 
 
-def _sqlite_utc(value: datetime) -> str:
-    """What UTCDateTime + SQLite's DATETIME store: naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    if value.tzinfo is UTC:
-        return value.isoformat(" ", "microseconds")[:-6]  # drop "+00:00"
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: the ledger stores aware times only")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _processor(col_type: TypeEngine[Any], conn: Connection) -> Processor | None:
-    dialect = conn.dialect
-    if isinstance(col_type, UTCDateTime) and dialect.name == "sqlite":
-        return _sqlite_utc  # the same text as the generic path, 4x cheaper
-    return col_type.dialect_impl(dialect).bind_processor(dialect)
-
-
 class BulkStatement:
     """One INSERT or UPDATE … WHERE compiled for the connection's dialect, run with executemany
     over tuples in ``columns`` order (for UPDATE: the SET columns, then the WHERE columns)."""
@@ -89,7 +54,7 @@ class BulkStatement:
         times: dict[Any, Any] | None = None,
     ) -> None:
         """``raw``: columns whose values the caller gives ready for the driver (e.g. JSON
-        text from :func:`json_text`), passed through unconverted. ``wrap``: SQL around a
+        text from ``rows.json_text``), passed through unconverted. ``wrap``: SQL around a
         SET value, e.g. ``coalesce(:v, col)``. ``times``: a memo of converted timestamps to
         share between statements that write the same moments."""
         self.conn = conn
@@ -122,7 +87,8 @@ class BulkStatement:
         elif [keys.index(k) for k in order] != list(range(len(keys))):
             self._index = [keys.index(k) for k in order]
         self._names = names
-        self._procs = {n: _Memo(p) for n in names if (p := _processor(table.c[n].type, conn))}
+        enc = Encoder.of(conn)
+        self._procs = {n: _Memo(p) for n in names if (p := enc.processor(table.c[n].type, conn))}
         if times is not None:  # one memo for every timestamp column, shared with others
             for n, memo in self._procs.items():
                 if isinstance(table.c[n].type, UTCDateTime):

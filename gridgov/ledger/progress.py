@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from gridgov.domain import keys
 from gridgov.domain.commands import Answer
 from gridgov.domain.enums import Role
 from gridgov.domain.lifecycle import SYSTEM, Actor, EventKind
@@ -54,7 +55,7 @@ def advance(
         if nxt is None:
             break
         result = book.act(
-            case_no, nxt.kind, SYSTEM, at, f"{case_no}#{last.seq}>{nxt.kind}", nxt.payload
+            case_no, nxt.kind, SYSTEM, at, keys.follow_up(case_no, last.seq, nxt.kind), nxt.payload
         )
         case, last = result.case, result.event
         if not result.replayed:

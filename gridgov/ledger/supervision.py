@@ -31,14 +31,24 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Connection, Table, case, func, select
 from sqlalchemy.exc import IntegrityError
 
+from gridgov.domain import keys
 from gridgov.domain.calendar import WorkingCalendar
 from gridgov.domain.deadlines import Clock, Ladder
 from gridgov.domain.enums import CaseStatus, DeadlineKind, Tier, TimeUnit
 from gridgov.domain.lifecycle import SYSTEM, Actor, EventKind
 from gridgov.domain.routing import CaseFacts, notices
 from gridgov.ledger.casebook import CaseBook
-from gridgov.ledger.fastrows import NOTE_COLUMNS, BulkStatement, json_text
-from gridgov.ledger.models import Case, CaseEvent, Notification
+from gridgov.ledger.fastrows import BulkStatement
+from gridgov.ledger.models import Case, CaseEvent
+from gridgov.ledger.rows import (
+    EVENT_COLUMNS,
+    EVENTS,
+    NOTICE_COLUMNS,
+    NOTICES,
+    event_row,
+    json_text,
+    notice_row,
+)
 
 SQLITE_CACHE_KIB = 65_536  # a 10 % sweep of a million cases touches ~40k pages: keep them
 
@@ -89,32 +99,6 @@ COLUMNS = [
     # The case's last event number (read through uq_case_events_case_seq, one seek per case).
     select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == _T.c.id).scalar_subquery(),
 ]
-EVENT_COLUMNS = (
-    "case_id",
-    "seq",
-    "kind",
-    "actor",
-    "role",
-    "at",
-    "recorded_at",
-    "from_status",
-    "to_status",
-    "payload",
-    "idempotency_key",
-)
-# In the tables' column order, which is the compiled statements' order: the tuples built by
-# the sweep go to the driver as they are.
-_NOTE_ORDER = (
-    "case_id",
-    "kind",
-    "recipient",
-    "body",
-    "status",
-    "attempts",
-    "idempotency_key",
-    "created_at",
-)
-assert sorted(_NOTE_ORDER) == sorted(NOTE_COLUMNS)
 UPDATE_COLUMNS = (
     "updated_at",
     "ladder_done",
@@ -175,10 +159,9 @@ class _NextStep:
 
 
 def _payload_json(clock: str, due: str, step: int, fraction: float, assignee: str) -> str:
-    """``json.dumps`` of the step payload (same text), written directly: ~3x cheaper."""
-    return (
-        f'{{"clock": {_JS(clock)}, "due": {_JS(due)}, "step": {step}, '
-        f'"fraction": {fraction!r}, "assignee": {_JS(assignee)}}}'
+    """The step payload (memoised by the caller per distinct clock, due, step and handler)."""
+    return json_text(
+        {"clock": clock, "due": due, "step": step, "fraction": fraction, "assignee": assignee}
     )
 
 
@@ -273,8 +256,8 @@ def _sweep_batch(
             return [], 0
         # Every value is handed over ready for the driver (``raw``), in the statement's own
         # column order, so executemany gets the tuples built here as they are.
-        ins_events = BulkStatement(conn, _events(), EVENT_COLUMNS, raw=EVENT_COLUMNS)
-        ins_notes = BulkStatement(conn, _notes(), _NOTE_ORDER, raw=_NOTE_ORDER)
+        ins_events = BulkStatement(conn, EVENTS, EVENT_COLUMNS, raw=EVENT_COLUMNS)
+        ins_notes = BulkStatement(conn, NOTICES, NOTICE_COLUMNS, raw=NOTICE_COLUMNS)
         upd = _update(conn)
         # Shared by every row: converted for the driver once.
         at_now = ins_events.value("at", now)
@@ -304,7 +287,7 @@ def _sweep_batch(
                 found = clock_due[due_raw] = (due_at, due_at.isoformat())
             due, due_iso = found
             level, seq, overdue_since = None, seq or 0, None
-            clock_key = f"{case_no}#{kind}@{start_raw}"  # as stored: the same on every read
+            start_key = str(start_raw)  # as stored: the same on every read
             at: Any = at_raw
             while True:
                 when = moment.get(at)
@@ -315,8 +298,7 @@ def _sweep_batch(
                     break
                 step_kind, level, fraction = steps[step_no]
                 seq += 1
-                # The step's due second first: one sweep's keys sort next to each other.
-                key = f"{when[1]}|{clock_key}#{level}"
+                key = keys.ladder(when[1], case_no, kind, start_key, level)
                 pkey = (kind, due_raw, step_no, assignee)
                 payload = payloads.get(pkey)
                 if payload is None:
@@ -324,12 +306,26 @@ def _sweep_batch(
                         kind, due_iso, step_no, fraction, assignee
                     )
                 add_event(
-                    (case_id, seq, level, who, role, at_now, recorded, status, status, payload, key)
+                    event_row(
+                        case_id,
+                        seq,
+                        level,
+                        who,
+                        role,
+                        None,
+                        None,
+                        at_now,
+                        recorded,
+                        status,
+                        status,
+                        payload,
+                        key,
+                    )
                 )
                 for n_kind, recipient, head, tail in told.parts(step_kind, facts, payload):
                     body = head + _JS(case_no) + tail if head else tail
-                    nkey = f"{key}|{n_kind}|{recipient}"[:200]
-                    add_note((case_id, n_kind, recipient, body, "pending", 0, nkey, at_now))
+                    nkey = keys.notice(key, n_kind, recipient)
+                    add_note(notice_row(case_id, n_kind, recipient, body, nkey, at_now))
                 if step_no >= overdue_from and not overdue:
                     overdue, overdue_since = True, due
                 add_action(SweepAction(case_no, level, kind, due, assignee, community, overdue))
@@ -364,14 +360,6 @@ def _sweep_batch(
         if changed not in (-1, len(updates)):
             raise IntegrityError("sweep update", None, Exception("case changed during sweep"))
         return actions, len(rows)
-
-
-def _events() -> Table:
-    return cast(Table, CaseEvent.__table__)
-
-
-def _notes() -> Table:
-    return cast(Table, Notification.__table__)
 
 
 def _update(conn: Connection) -> BulkStatement:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gridgov.domain.enums import TerritoryKind
 from gridgov.domain.errors import InvalidInput
+from gridgov.domain.territory import outside
 from gridgov.item_catalog.loader import Catalog
 
 # south, west, north, east (WGS-84 degrees): roughly the extent of Guangming district.
@@ -80,9 +81,7 @@ class Locator:
             if unit is None or unit.kind != TerritoryKind.GRID or unit.parent is None:
                 raise InvalidInput(f"unknown grid {grid!r}", field="attribute[grid]")
             if community is not None and community != unit.parent:
-                raise InvalidInput(
-                    f"grid {grid} is not in community {community}", field="attribute[community]"
-                )
+                raise InvalidInput(outside(grid, community), field="attribute[community]")
             return Place(unit.parent, grid, "grid")
         if community is not None:
             unit = units.get(community)

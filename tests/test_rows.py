@@ -1,0 +1,143 @@
+"""The one row specification (ledger/rows.py), idempotency keys (domain/keys.py) and tier
+paths (domain/tiers.py): the bulk writers and the case book write equal rows because they are
+built from the same specification — every column, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from gridgov.domain import keys
+from gridgov.domain.deadlines import running_clock_kind
+from gridgov.domain.enums import CaseStatus, DeadlineKind, Tier
+from gridgov.domain.errors import InvalidInput
+from gridgov.domain.lifecycle import SYSTEM
+from gridgov.domain.routing import UnsatisfiedPolicy
+from gridgov.domain.tiers import COMMUNITY_UNIT, path, tiers_where
+from gridgov.intake.bulk import ingest_events
+from gridgov.ledger import rows
+from gridgov.ledger.progress import advance
+from gridgov.runtime import Runtime
+from tests.test_intake_bulk import T0, grid, row
+
+# Columns that name *this* case or its origin: they differ between two reports of one thing.
+IDENTITY = {
+    "id",
+    "case_no",
+    "source",
+    "reporter",
+    "media",
+    "lat",
+    "lon",
+    "dedupe_key",
+    "source_system",
+    "source_id",
+    "repeat_count",
+}
+
+
+def test_column_order_and_defaults_come_from_the_model() -> None:
+    assert tuple(c.name for c in rows.CASES.columns) == rows.CASE_COLUMNS
+    assert set(rows.EVENT_COLUMNS) == {c.name for c in rows.EVENTS.columns} - {"id"}
+    assert rows.CASE_DEFAULTS["deadline_source"] == "catalog"
+    assert rows.CASE_DEFAULTS["media"] == [] and rows.CASE_DEFAULTS["row_version"] == 1
+    built = rows.case_row({"case_no": "C1", "tier": 3})
+    assert len(built) == len(rows.CASE_COLUMNS)
+    assert built[rows.CASE_COLUMNS.index("tier")] == 3
+    assert built[rows.CASE_COLUMNS.index("overdue")] is False
+    with pytest.raises(KeyError, match="not columns of cases"):
+        rows.case_row({"case_number": "C1"})
+    note = dict(
+        zip(rows.NOTICE_COLUMNS, rows.notice_row(1, "k", "r", "{}", "key", T0), strict=True)
+    )
+    assert (note["status"], note["attempts"], note["sent_at"]) == ("pending", 0, None)
+
+
+def test_one_encoder_scalar_and_vector_agree() -> None:
+    enc = rows.Encoder("sqlite")
+    moment = datetime(2026, 11, 23, 1, 2, 3, 4005, tzinfo=UTC)
+    us = int(moment.timestamp() * 1_000_000)
+    text = enc.time(moment)
+    assert text == "2026-11-23 01:02:03.004005"
+    assert enc.times(np.array([us, rows.NO_TIME], dtype=np.int64)) == [text, None]
+    assert enc.time(moment.astimezone(T0.tzinfo)) == text  # any zone: stored as UTC
+    with pytest.raises(ValueError, match="naive"):
+        enc.time(moment.replace(tzinfo=None))
+    pg = rows.Encoder("postgresql")
+    assert pg.times(np.array([us], dtype=np.int64)) == ["2026-11-23T01:02:03.004005+00:00"]
+    assert rows.json_text({"a": "社区"}) == '{"a": "\\u793e\\u533a"}'  # as SQLAlchemy's JSON
+
+
+def test_keys_have_one_length_rule() -> None:
+    assert keys.notice("k1", "dispatched", "department:D") == "k1|dispatched|department:D"
+    assert keys.imported("hot", "42", "closed") == "import:hot:42:closed"
+    long_a, long_b = "x" * 250 + "a", "x" * 250 + "b"
+    a, b = keys.notice(long_a, "n", "r"), keys.notice(long_b, "n", "r")
+    assert len(a) <= keys.MAX and len(b) <= keys.MAX
+    assert a != b  # a cut would have made them equal
+    assert a.endswith("|n|r")
+    imported = keys.imported("hot", "s" * 300, "created")
+    assert imported == keys.imported_digest_head("hot", "s" * 300) + ":created"
+    with pytest.raises(InvalidInput) as err:
+        keys.check("k" * 201)
+    assert err.value.field == "idempotency_key"
+
+
+def test_tier_paths() -> None:
+    assert path(Tier.DEPARTMENT).default_handler("UM") == "UM"
+    assert path(Tier.COMMUNITY).default_handler("UM") == COMMUNITY_UNIT
+    assert tiers_where("dispatched_at_once") == [2, 3]
+    assert tiers_where("arrival_required") == [3]
+    assert path(1).closes_without_review(CaseStatus.HANDLED)
+    assert not path(2).closes_without_review(CaseStatus.HANDLED)
+    assert running_clock_kind(CaseStatus.DISPATCHED, Tier.FIELD_FIX) == DeadlineKind.HANDLE
+    assert running_clock_kind(CaseStatus.ACKNOWLEDGED, Tier.DEPARTMENT) == DeadlineKind.ARRIVE
+    assert running_clock_kind(CaseStatus.ACKNOWLEDGED, Tier.COMMUNITY) == DeadlineKind.HANDLE
+    assert running_clock_kind(CaseStatus.CLOSED, Tier.COMMUNITY) is None
+
+
+def _stored(rt: Runtime, case_no: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    with rt.engine.connect() as conn:
+        case = conn.execute(select(rows.CASES).where(rows.CASES.c.case_no == case_no)).one()
+        events = conn.execute(
+            select(rows.EVENTS).where(rows.EVENTS.c.case_id == case.id).order_by(rows.EVENTS.c.seq)
+        ).all()
+    return dict(case._mapping), [dict(e._mapping) for e in events]
+
+
+def test_bulk_intake_writes_the_case_books_rows_column_for_column(runtime: Runtime) -> None:
+    """Every ``cases`` column (a new one included, without touching this test) and every
+    event column but the ones naming who and which command, bulk against the case book."""
+    report = ingest_events(runtime.book, [row(runtime, "r1")])
+    bulk_no = report.case_nos[0]
+    community, g = grid(runtime)
+    first = runtime.book.get(bulk_no)
+    twin = runtime.book.open_case(
+        {
+            "item_code": first.item_code,
+            "community": community,
+            "grid": g,
+            "source": "ai_camera",
+            "reporter": "ai_camera:cam-1",
+        },
+        SYSTEM,
+        T0,
+        "twin-rows",
+    ).case
+    advance(runtime.book, twin.case_no, None, T0, spot_share=0, policy=UnsatisfiedPolicy.REOPEN)
+    bulk, bulk_events = _stored(runtime, bulk_no)
+    book, book_events = _stored(runtime, twin.case_no)
+    compared = [c for c in rows.CASE_COLUMNS if c not in IDENTITY]
+    assert len(compared) > 40
+    assert {c: bulk[c] for c in compared} == {c: book[c] for c in compared}
+    same = ("seq", "kind", "role", "department", "community", "at", "from_status", "to_status")
+    assert [{c: e[c] for c in same} for e in bulk_events] == [
+        {c: e[c] for c in same} for e in book_events
+    ]
+    # The dispatch is the automatic step progress.advance takes: same key rule, same payload.
+    assert bulk_events[1]["idempotency_key"] == keys.follow_up(bulk_no, 1, "dispatched")
+    assert bulk_events[1]["payload"] == book_events[1]["payload"]
