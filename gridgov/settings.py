@@ -37,6 +37,20 @@ class Settings(BaseSettings):
         le=86400,
         description="Seconds between scheduled 督办 sweeps served by `gridgov serve`",
     )
+    public_coordinate_decimals: int | None = Field(
+        default=3,
+        ge=0,
+        le=6,
+        description="Decimals of lat/long in the public Open311 feed (3 ≈ 110 m, 2 ≈ 1.1 km); "
+        "unset (empty) serves them as reported. Keyed /v1 readers always get them as stored.",
+    )
+    public_reads_per_minute: int = Field(
+        default=120,
+        ge=0,
+        le=1_000_000,
+        description="Keyless Open311 reads per client address and minute (bursts of 60); "
+        "0: no limit. Keyed /v1 reads are not limited.",
+    )
     launch_mode: str = Field(
         default="deployment",
         pattern="^(deployment|inline|none)$",

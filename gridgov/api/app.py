@@ -18,6 +18,7 @@ from gridgov.api.routes.board import router as board_router
 from gridgov.api.routes.cases import router as cases_router
 from gridgov.api.routes.intake import router as intake_router
 from gridgov.api.service import CaseService
+from gridgov.api.throttle import Throttle
 from gridgov.domain.errors import InvalidInput
 from gridgov.runtime import Runtime
 
@@ -72,6 +73,7 @@ def create_app(
         service=CaseService(rt, mode),
         verifier=KeyVerifier(rt.book.factory, ttl=key_ttl),
         locator=Locator(rt.catalog),
+        throttle=Throttle.per(rt.settings.public_reads_per_minute),
     )
     app.add_middleware(BodyLimit)
     errors.install(app, error_response)  # last: its Contain wraps everything

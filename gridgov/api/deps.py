@@ -13,6 +13,7 @@ from gridgov.api.keystore import KeyVerifier, Principal
 from gridgov.api.open311.locate import Locator
 from gridgov.api.schemas import IdemKey
 from gridgov.api.service import CaseService
+from gridgov.api.throttle import Throttle
 from gridgov.runtime import Runtime
 
 bearer = HTTPBearer(
@@ -31,6 +32,7 @@ class Gateway:
     service: CaseService
     verifier: KeyVerifier
     locator: Locator
+    throttle: Throttle
 
 
 def gateway(request: Request) -> Gateway:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridgov.api.edge import parse_json
+from gridgov.api.throttle import RateLimited
 from gridgov.domain.errors import (
     ConcurrentUpdate,
     GridgovError,
@@ -61,6 +62,7 @@ STATUS: Sequence[tuple[type[GridgovError], int]] = (
     (NotFound, 404),
     (InvalidTransition, 409),
     (IdempotencyConflict, 409),
+    (RateLimited, 429),
     (ConcurrentUpdate, 503),
     (LaunchFailed, 503),
     (PayloadTooLarge, 413),
@@ -135,6 +137,8 @@ def install(app: FastAPI, open311_response: Any) -> None:
     async def _domain(request: Request, exc: GridgovError) -> Response:
         status = status_of(exc)
         headers = {"Retry-After": "1"} if status == 503 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
         if status == 401:
             headers = {"WWW-Authenticate": 'Bearer realm="gridgov"'}
         return respond(request, status, exc.code, exc.message, exc.field, headers)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from gridgov.domain.enums import CaseStatus, Source
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
+from gridgov.domain.privacy import coarse, mask_personal, public_url
 from gridgov.item_catalog.loader import Catalog
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.models import Case
@@ -83,7 +84,11 @@ def is_closed(status: str) -> bool:
     return not CaseStatus(status).is_open
 
 
-def request(catalog: Catalog, case: Case, tz: ZoneInfo) -> dict[str, Any]:
+def request(
+    catalog: Catalog, case: Case, tz: ZoneInfo, decimals: int | None = None
+) -> dict[str, Any]:
+    """The public view of a case: personal information masked, coordinates rounded to
+    ``decimals``, only http(s) media (:mod:`gridgov.domain.privacy`)."""
     closed = is_closed(case.status)
     updated = case.closed_at if closed and case.closed_at else case.updated_at
     item = catalog.version(case.item_code, case.item_version)
@@ -93,16 +98,16 @@ def request(catalog: Catalog, case: Case, tz: ZoneInfo) -> dict[str, Any]:
         "status_notes": case.status,
         "service_name": case.item_name,
         "service_code": case.item_code,
-        "description": case.description,
+        "description": mask_personal(case.description),
         "agency_responsible": agency(catalog, case),
         "service_notice": service_notice(item),
         "requested_datetime": iso(case.opened_at, tz),
         "updated_datetime": iso(updated, tz),
         "expected_datetime": iso(case.handle_due, tz),
-        "address": case.building,
+        "address": mask_personal(case.building) if case.building else None,
         "address_id": case.grid_code,
         "zipcode": None,
-        "lat": case.lat,
-        "long": case.lon,
-        "media_url": case.media[0] if case.media else None,
+        "lat": coarse(case.lat, decimals),
+        "long": coarse(case.lon, decimals),
+        "media_url": public_url(case.media[0] if case.media else None),
     }

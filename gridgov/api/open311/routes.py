@@ -12,7 +12,7 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from gridgov.api.service import stored_key
 from gridgov.domain.commands import first_error
 from gridgov.domain.errors import InvalidInput, NotFound
 from gridgov.domain.lifecycle import EventKind
+from gridgov.domain.privacy import public_url
 from gridgov.domain.text import moment_problem
 from gridgov.ledger.models import Case, CaseEvent
 
@@ -77,18 +78,37 @@ FORM = {
 }
 
 
+def _throttled(request: Request, gw: GatewayDep) -> None:
+    gw.throttle.check(request)
+
+
+PUBLIC = [Depends(_throttled)]  # keyless reads: limited per client address
+
+
 def _tz(gw: Gateway) -> ZoneInfo:
     return ZoneInfo(gw.rt.settings.timezone)
 
 
-@router.get("/services.{fmt}", summary="Service list: the citizen-reportable catalogue items")
+def _decimals(gw: Gateway) -> int | None:
+    return gw.rt.settings.public_coordinate_decimals
+
+
+@router.get(
+    "/services.{fmt}",
+    dependencies=PUBLIC,
+    summary="Service list: the citizen-reportable catalogue items",
+)
 def services(fmt: Fmt, gw: GatewayDep, jurisdiction_id: Jurisdiction = None) -> Response:
     day = clock.now().astimezone(_tz(gw)).date()
     rows = [mapping.service(i) for i in mapping.citizen_services(gw.rt.catalog, day)]
     return document(fmt, "services", "service", rows)
 
 
-@router.get("/services/{service_code}.{fmt}", summary="Service definition (extension attributes)")
+@router.get(
+    "/services/{service_code}.{fmt}",
+    dependencies=PUBLIC,
+    summary="Service definition (extension attributes)",
+)
 def service_definition(
     service_code: Annotated[str, Path(max_length=32)],
     fmt: Fmt,
@@ -187,6 +207,9 @@ async def post_request(fmt: Fmt, request: Request, gw: GatewayDep) -> Response:
     place = gw.locator.place(
         fields.get("attribute[grid]") or None, fields.get("attribute[community]") or None, lat, lon
     )
+    media = fields.get("media_url")
+    if media and public_url(media) is None:
+        raise InvalidInput("media_url must be an http(s) URL", field="media_url")
     client_key = request.headers.get("idempotency-key") or uuid.uuid4().hex
     body = _case_in(
         {
@@ -239,7 +262,11 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
     return start, end
 
 
-@router.get("/requests.{fmt}", summary="Service requests (90 days or 1000 rows at most)")
+@router.get(
+    "/requests.{fmt}",
+    dependencies=PUBLIC,
+    summary="Service requests (90 days or 1000 rows at most)",
+)
 def get_requests(
     fmt: Fmt,
     gw: GatewayDep,
@@ -270,11 +297,13 @@ def get_requests(
                 q = q.where(Case.status.in_(("closed", "cancelled")))
     q = q.order_by(Case.opened_at.desc(), Case.id.desc()).limit(MAX_ROWS)
     with gw.rt.book.factory() as s:
-        rows = [mapping.request(gw.rt.catalog, c, tz) for c in s.scalars(q)]
+        rows = [mapping.request(gw.rt.catalog, c, tz, _decimals(gw)) for c in s.scalars(q)]
     return document(fmt, "service_requests", "request", rows)
 
 
-@router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
+@router.get(
+    "/requests/{service_request_id}.{fmt}", dependencies=PUBLIC, summary="One service request"
+)
 def get_request(
     service_request_id: Annotated[str, Path(max_length=40)],
     fmt: Fmt,
@@ -289,11 +318,13 @@ def get_request(
         )
         if case is None:
             raise NotFound(f"request {service_request_id!r} not found", field="service_request_id")
-        row = mapping.request(gw.rt.catalog, case, _tz(gw))
+        row = mapping.request(gw.rt.catalog, case, _tz(gw), _decimals(gw))
     return document(fmt, "service_requests", "request", [row])
 
 
-@router.get("/tokens/{token}.{fmt}", summary="The service_request_id behind a token")
+@router.get(
+    "/tokens/{token}.{fmt}", dependencies=PUBLIC, summary="The service_request_id behind a token"
+)
 def get_token(
     token: Annotated[str, Path(max_length=160)],
     fmt: Fmt,
