@@ -120,13 +120,13 @@ def test_json_lines_reader_reads_dotted_paths_and_flags_broken_lines(catalog: Ca
 
 def test_parse_times_local_aware_and_bad() -> None:
     raw = pd.Series(["2026/10/08 10:00", "", "2026/13/40 09:00"], dtype=object)
-    us, present, parsed = parse_times(raw, "%Y/%m/%d %H:%M", TZ)
+    us, present, parsed, _ = parse_times(raw, "%Y/%m/%d %H:%M", TZ)
     assert present.tolist() == [True, False, True] and parsed.tolist() == [True, False, False]
     assert us[0] == to_us(at(2026, 10, 8, 10)) and us[1] == NONE
     iso = pd.Series(
         ["2026-10-09T09:15:00+08:00", "2026-10-10 09:00:00", "2026-10-09T01:15:00Z"], dtype=object
     )
-    us, _, parsed = parse_times(iso, "iso", TZ)
+    us, _, parsed, _ = parse_times(iso, "iso", TZ)
     assert parsed.all()
     assert us.tolist() == [
         to_us(at(2026, 10, 9, 9, 15)),

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gridgov.cli.common import console, friendly_errors
+from gridgov.cli.common import console, err_console, friendly_errors
 from gridgov.domain.errors import InvalidInput
 
 import_app = typer.Typer(help="Bring case history in from older systems.", no_args_is_help=True)
@@ -90,12 +90,20 @@ def cases(
         ("updated", summary.updated),
         ("unchanged", summary.unchanged),
         ("rejected", summary.rejected_total),
+        ("clamped (clock skew)", summary.clamped),
     ):
         table.add_row(label, str(value))
     for reason, n in sorted(summary.rejected.items()):
         table.add_row(f"  {reason}", str(n))
     console.print(table)
     console.print(f"rejects: {out}")
+    if summary.all_failed:
+        err_console.print(
+            f"[bold red]error:[/] every one of the {summary.read} rows was rejected; "
+            f"nothing imported (reasons above, rows in {out})",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @friendly_errors

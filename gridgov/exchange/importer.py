@@ -53,6 +53,12 @@ class Summary:
     unchanged: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     rejects_file: Path | None = None
+    clamped: int = 0  # imported rows whose end time was clamped to the start (clock skew)
+
+    @property
+    def all_failed(self) -> bool:
+        """Every row read was rejected: the import did nothing (the CLI exits 1)."""
+        return self.read > 0 and self.rejected_total == self.read
 
     @property
     def rejected_total(self) -> int:
@@ -183,6 +189,7 @@ class Importer:
                 for chunk, ready in ahead:
                     summary.read += len(chunk.frame) + len(chunk.unreadable)
                     out.add(ready.prepared.rejects)
+                    summary.clamped += ready.prepared.clamped
                     rows = ready.prepared.rows
                     values = ready.values
                     repeated = rows["source_id"].isin(scan.repeated).to_numpy()

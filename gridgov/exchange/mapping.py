@@ -169,6 +169,11 @@ class Mapping(_Strict):
     channels: ValueMap = ValueMap(default=Source.HOTLINE.value)  # → patrol, citizen, hotline…
     reporter: str = Field(default="", max_length=120)  # default: "import:<source_system>"
     calendar: CalendarSpec | None = None  # None: the ledger's calendar
+    # Employee-logged fixes close a case seconds before it was opened: within this many
+    # seconds an end time before the start is clamped to it and counted, beyond it rejected.
+    clock_skew_seconds: float = Field(default=300, ge=0, le=86_400)
+    # A local time in a daylight-saving fall-back hour happens twice: which one it means.
+    ambiguous_times: Literal["earlier", "later", "reject"] = "reject"
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -80,6 +80,9 @@ class Lookups:
                 self._items[key] = None
         return self._items[key]
 
+    def validity(self, code: str) -> str:
+        return self.catalog.validity(code)
+
     def rules(self, item: Item) -> DeadlineRules:
         key = (item.code, item.version)
         if key not in self._deadlines:
@@ -110,6 +113,12 @@ class Lookups:
 class Prepared:
     rows: pd.DataFrame  # one row per importable source row (columns: see ``prepare``)
     rejects: list[Reject]
+    clamped: int = 0  # rows whose end time was moved up to the start (clock skew)
+
+
+def _day_label(yyyymmdd: int) -> str:
+    d = int(yyyymmdd)
+    return f"{d // 10000:04d}-{d // 100 % 100:02d}-{d % 100:02d}"
 
 
 class Said:
@@ -160,13 +169,21 @@ def _texts(frame: pd.DataFrame, name: str, n: int) -> pd.Series:
     return pd.Series(frame[name].to_numpy(dtype=object), dtype=object).str.strip().fillna("")
 
 
-def parse_times(raw: pd.Series, fmt: str, tz: Any) -> tuple[I64, Mask, Mask]:
-    """(µs UTC, present, parsed) per value; naive values are local to ``tz``."""
+def parse_times(
+    raw: pd.Series, fmt: str, tz: Any, ambiguous: str = "reject"
+) -> tuple[I64, Mask, Mask, Mask]:
+    """(µs UTC, present, parsed, unclear) per value; naive values are local to ``tz``.
+
+    ``unclear``: a wall time that matches the format but is not one moment in ``tz`` — in a
+    daylight-saving gap, or in a fall-back hour under ``ambiguous="reject"`` (``"earlier"`` /
+    ``"later"`` pick the first or second occurrence).
+    """
     n = len(raw)
     present = (raw != "").to_numpy(dtype=bool)
     out = np.full(n, NONE, dtype=np.int64)
+    unclear = np.zeros(n, dtype=bool)
     if not present.any():
-        return out, present, present.copy()
+        return out, present, present.copy(), unclear
     if fmt == "iso":
         aware = present & raw.str.contains(_OFFSET, regex=True).to_numpy(dtype=bool)
         fmt_kw = "ISO8601"
@@ -182,12 +199,18 @@ def parse_times(raw: pd.Series, fmt: str, tz: Any) -> tuple[I64, Mask, Mask]:
         else:
             t = pd.to_datetime(vals, format=fmt_kw, errors="coerce")
             if getattr(t.dt, "tz", None) is None:
-                t = t.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+                wall = t.notna().to_numpy()
+                # pandas: True = the daylight-saving reading, i.e. the earlier occurrence.
+                pick: Any = (
+                    "NaT" if ambiguous == "reject" else np.full(len(t), ambiguous == "earlier")
+                )
+                t = t.dt.tz_localize(tz, ambiguous=pick, nonexistent="NaT")
+                unclear[np.flatnonzero(mask)[wall & t.isna().to_numpy()]] = True
         us = t.dt.as_unit("us").array.asi8.copy()
         us[t.isna().to_numpy()] = NONE
         out[mask] = us
     parsed = out != NONE
-    return out, present, parsed
+    return out, present, parsed, unclear
 
 
 def local_days(us: I64, tz: Any) -> npt.NDArray[np.int64]:
@@ -219,9 +242,22 @@ def prepare(chunk: Chunk, lk: Lookups, now: datetime) -> Prepared:
     raws: dict[str, pd.Series] = {}
     for name in TIME_FIELDS:
         raw = _texts(f, name, n)
-        us, present, parsed = parse_times(raw, m.date_format_of(name), tz)
+        us, present, parsed, unclear = parse_times(
+            raw, m.date_format_of(name), tz, m.ambiguous_times
+        )
         if name == "created":
             p.add(~present, Reason.MISSING_VALUE, "created", "no created time")
+        p.add(
+            unclear,
+            Reason.BAD_DATE,
+            name,
+            Said(
+                "local time {} is not one moment in " + m.timezone + " (a daylight-saving "
+                "change: skipped, or repeated in the fall-back hour; set ambiguous_times: "
+                "earlier or later in the mapping to choose)",
+                raw,
+            ),
+        )
         bad = present & ~parsed
         shown = Said("not a date in format " + _brace(m.date_format_of(name)) + ": {}", raw)
         p.add(bad, Reason.BAD_DATE, name, shown)
@@ -263,6 +299,13 @@ def prepare(chunk: Chunk, lk: Lookups, now: datetime) -> Prepared:
         "handled",
         "status handled needs a handled time",
     )
+    # Clock skew: an end a little before the start is a logging artefact, not an error.
+    skew = int(m.clock_skew_seconds * 1_000_000)
+    clamped = np.zeros(n, dtype=bool)
+    for t in (handled, closed):
+        early = (t != NONE) & (created != NONE) & (t < created) & (created - t <= skew)
+        t[early] = created[early]
+        clamped |= early
     now_us = to_us(now)
     for name, t in (("created", created), ("handled", handled), ("closed", closed)):
         p.add((t != NONE) & (t > now_us), Reason.IN_FUTURE, name, "after the import")
@@ -270,13 +313,18 @@ def prepare(chunk: Chunk, lk: Lookups, now: datetime) -> Prepared:
         (closed != NONE) & (closed < created),
         Reason.CLOSED_BEFORE_CREATED,
         "closed",
-        "closed before it was created",
+        Said(
+            "closed {} before it was created {} (more than the "
+            f"{m.clock_skew_seconds:g} s clock_skew_seconds)",
+            raws["closed"],
+            raws["created"],
+        ),
     )
     p.add(
         (handled != NONE) & (handled < created),
         Reason.TIMES_OUT_OF_ORDER,
         "handled",
-        "handled before it was created",
+        Said("handled {} before it was created {}", raws["handled"], raws["created"]),
     )
     p.add(
         (handled != NONE) & (closed != NONE) & (closed < handled),
@@ -342,7 +390,12 @@ def prepare(chunk: Chunk, lk: Lookups, now: datetime) -> Prepared:
         ok & pd.isna(items),
         Reason.ITEM_NOT_IN_FORCE,
         "type",
-        Said("item {} is not in the catalogue on that day", item_code.fillna("")),
+        Said(
+            "item {} is not in the catalogue on {}: {}",
+            item_code.fillna(""),
+            pd.Series(days, dtype=object).map(_day_label),
+            item_code.fillna("").map(lambda code: lk.validity(str(code))),
+        ),
     )
 
     keep = p.ok
@@ -385,7 +438,7 @@ def prepare(chunk: Chunk, lk: Lookups, now: datetime) -> Prepared:
             **place,
         },
     )
-    return Prepared(rows, rejects)
+    return Prepared(rows, rejects, int((clamped & keep).sum()))
 
 
 def _places(f: pd.DataFrame, lk: Lookups, n: int, p: _Problems) -> dict[str, Any]:

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.engine import Row
 
+from gridgov.domain.errors import InvalidInput
 from gridgov.exchange.prepare import NONE
 from gridgov.exchange.worktime import to_us
 from gridgov.ledger.models import Case, CaseEvent, CatalogItem, Department, TerritoryUnit
@@ -194,6 +195,11 @@ def case_ids(conn: Connection, system: str, ids: Sequence[str], above: int) -> d
 
 def missing_references(engine: Engine, codes: dict[str, set[Any]]) -> list[str]:
     """References the import will write that the ledger's own tables lack (run ``init``)."""
+    if not inspect(engine).has_table(CatalogItem.__tablename__):
+        where = engine.url.render_as_string(hide_password=True)
+        raise InvalidInput(
+            f"the ledger {where} has no tables yet: run `gridgov init` first", field="ledger"
+        )
     with engine.connect() as conn:
         have: dict[str, set[Any]] = {
             "item": {

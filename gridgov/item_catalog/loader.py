@@ -73,7 +73,20 @@ class Catalog:
         for item in self.versions(code):
             if item.valid_on(day):
                 return item
-        raise UnknownItem(f"item {code!r} is not in the catalogue on {day}", field="item_code")
+        raise UnknownItem(
+            f"item {code!r} is not in the catalogue on {day}: {self.validity(code)}",
+            field="item_code",
+        )
+
+    def validity(self, code: str) -> str:
+        """When each version of ``code`` is in force, e.g. ``v1 from 2024-01-01 until 2026-03-01``
+        (``until`` is the first day it is no longer in force)."""
+        if code not in self._by_code:
+            return "no such item"
+        return "; ".join(
+            f"v{i.version} from {i.valid_from}" + (f" until {i.valid_to}" if i.valid_to else "")
+            for i in self._by_code[code]
+        )
 
     def in_force(self, day: date) -> list[Item]:
         return [i for i in self.items if i.valid_on(day)]
