@@ -53,10 +53,10 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 # --------------------------------------------------------------------------------- loading
 def _plan(n: int, months: int, seed: int) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
     """Per case: indices into small lookup tables, flags, event times (s) and seqs."""
-    from gridgov.assessments.officetime import clock_for, span_us
     from gridgov.assessments.rules import rule_table
     from gridgov.domain.calendar import Duration
     from gridgov.domain.enums import TimeUnit
+    from gridgov.domain.officetime import clock_for, span_us
     from gridgov.item_catalog.loader import load_catalog
     from gridgov.runtime import build_runtime
     from gridgov.settings import Settings

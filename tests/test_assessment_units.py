@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridgov.assessments.officetime import clock_for, from_us, span_us, to_us
 from gridgov.assessments.period import Month, Window
 from gridgov.assessments.scheme import SCHEMES_DIR, LevelScheme, load_scheme, shipped
 from gridgov.assessments.scoring import points, score_table
 from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.enums import TimeUnit
 from gridgov.domain.errors import InvalidInput
+from gridgov.domain.officetime import clock_for, from_us, span_us, to_us
 
 TZ = ZoneInfo("Asia/Shanghai")
 CAL = WorkingCalendar()

@@ -14,8 +14,8 @@ from gridgov.assessments.extract import read_ledger
 from gridgov.assessments.period import Month, Window
 from gridgov.domain.errors import InvalidInput
 from gridgov.exchange.dictionary import MEANINGS, dictionary
-from gridgov.exchange.export import export_period, load_export
-from gridgov.exchange.offline import audit_extract, ledger_extract
+from gridgov.exchange.export import export_period
+from gridgov.exchange.offline import audit_extract, ledger_extract, load_export
 from gridgov.exchange.tables import TABLES, kinds
 from gridgov.runtime import Runtime
 from tests.conftest import at

@@ -14,10 +14,10 @@ import yaml
 from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.enums import TimeUnit
 from gridgov.domain.errors import InvalidInput
+from gridgov.domain.worktime import WorkClock, span_us, to_us
 from gridgov.exchange.mapping import load_mapping, parse_mapping
 from gridgov.exchange.prepare import NONE, parse_times
 from gridgov.exchange.readers import CsvSource, json_lines
-from gridgov.exchange.worktime import WorkClock, span_us, to_us
 from gridgov.item_catalog.loader import Catalog
 from tests.conftest import TZ, at
 from tests.test_import_support import FIXTURES

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+from gridgov.ledger.base import Base
 from gridgov.ledger.db import migrate
-from gridgov.ledger.models import Base
 from gridgov.runtime import Runtime
 
 

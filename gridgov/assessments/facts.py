@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 
 from gridgov.assessments.extract import NEVER, LedgerExtract
-from gridgov.assessments.officetime import OfficeClock, clock_for, to_us
 from gridgov.assessments.period import Window
 from gridgov.assessments.rules import rule_table, rules_for
 from gridgov.assessments.trail import Trail, read_trail
 from gridgov.domain.calendar import WorkingCalendar
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
+from gridgov.domain.officetime import OfficeClock, clock_for, to_us
 
 PLACE = ("community_code", "grid_code", "street_code")
 

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridgov.assessments.officetime import span_us
 from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.enums import TimeUnit
+from gridgov.domain.officetime import span_us
 
 LIMITS = ("acknowledge", "arrive", "handle", "review")
 NO_LIMIT = -1  # the item has no such limit (tier 1/2 items have no arrival limit)

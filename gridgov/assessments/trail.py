@@ -15,9 +15,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from gridgov.assessments.extract import NEVER
-from gridgov.assessments.officetime import OfficeClock
 from gridgov.assessments.rules import NO_LIMIT
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
+from gridgov.domain.officetime import OfficeClock
 
 Idx = npt.NDArray[np.intp]
 Mask = npt.NDArray[np.bool_]

@@ -5,7 +5,6 @@
 * ``open311_source`` a GeoReport v2 server read by date windows (httpx)
 * ``prepare``        one chunk of text rows → validated, normalised values + rejects
 * ``rejects``        reject reasons and the reject file
-* ``worktime``       deadlines for arrays of moments (the calendar, vectorised)
 * ``history``        imported rows → case rows and their event trails
 * ``store``          reading and writing the ledger in bulk
 * ``importer``       the import run: idempotent, chunked, all-or-nothing per row

@@ -150,15 +150,6 @@ def export_window(manifest: dict[str, Any]) -> Window:
     )
 
 
-def load_export(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(cases, events) of an export with the columns and dtypes of the assessment's ledger
-    extract (``gridgov.assessments.extract.read_ledger``) for the exported month."""
-    from gridgov.exchange.offline import ledger_extract
-
-    ex = ledger_extract(directory)
-    return ex.cases, ex.events
-
-
 def format_of(directory: Path) -> Format:
     fmt: Format = read_manifest(directory)["format"]
     return fmt

@@ -31,10 +31,10 @@ from gridgov.domain.deadlines import Clock, Ladder, rule_for
 from gridgov.domain.enums import CaseStatus, DeadlineKind, Role
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
 from gridgov.domain.tiers import path, tiers_where
+from gridgov.domain.worktime import from_us, to_us
 from gridgov.exchange.prepare import NONE, Lookups
 from gridgov.exchange.rejects import Reason
 from gridgov.exchange.store import STAGE
-from gridgov.exchange.worktime import from_us, to_us
 from gridgov.ledger.rows import EVENT_COLUMNS, Encoder, json_text
 
 I64 = npt.NDArray[np.int64]

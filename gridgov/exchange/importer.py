@@ -30,13 +30,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridgov.domain.errors import ConcurrentUpdate, InvalidInput
+from gridgov.domain.worktime import to_us
 from gridgov.exchange import history, store
 from gridgov.exchange.history import EventWriter
 from gridgov.exchange.mapping import Mapping
 from gridgov.exchange.prepare import Lookups, Prepared, prepare
 from gridgov.exchange.readers import Chunk, RowSource
 from gridgov.exchange.rejects import Reason, Reject, RejectFile
-from gridgov.exchange.worktime import to_us
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
 from gridgov.ledger.models import Case
 from gridgov.ledger.rows import EVENT_COLUMNS, Encoder

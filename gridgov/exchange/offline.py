@@ -22,7 +22,7 @@ from gridgov.assessments.period import Window
 from gridgov.exchange.export import export_window, read_manifest
 from gridgov.exchange.prepare import NONE
 from gridgov.exchange.tables import TABLES, kinds, read_table
-from gridgov.ledger.models import Base
+from gridgov.ledger.base import Base
 from gridgov.ledger.rows import Encoder
 
 NAMES = ("items", "departments", "territory", "cases", "events")
@@ -82,3 +82,10 @@ def audit_extract(directory: Path) -> AuditExtract:
         return read_audit(engine, window)
     finally:
         engine.dispose()
+
+
+def load_export(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cases, events) of an export with the columns and dtypes of the assessment's ledger
+    extract (``gridgov.assessments.extract.read_ledger``) for the exported month."""
+    ex = ledger_extract(directory)
+    return ex.cases, ex.events

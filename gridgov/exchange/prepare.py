@@ -26,10 +26,10 @@ from gridgov.domain.errors import UnknownItem
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
 from gridgov.domain.territory import outside
 from gridgov.domain.tiers import tiers_where
+from gridgov.domain.worktime import WorkClock, span_us, to_us
 from gridgov.exchange.mapping import NEEDS_END, TIME_FIELDS, Mapping, ValueMap
 from gridgov.exchange.readers import Chunk, object_frame
 from gridgov.exchange.rejects import Reason, Reject
-from gridgov.exchange.worktime import WorkClock, span_us, to_us
 from gridgov.item_catalog.loader import Catalog, deadline_rules
 from gridgov.item_catalog.models import Item
 

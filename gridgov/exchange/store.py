@@ -21,8 +21,8 @@ from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.engine import Row
 
 from gridgov.domain.errors import InvalidInput
+from gridgov.domain.worktime import to_us
 from gridgov.exchange.prepare import NONE
-from gridgov.exchange.worktime import to_us
 from gridgov.ledger.models import Case, CaseEvent, CatalogItem, Department, TerritoryUnit
 from gridgov.ledger.rows import Encoder, literal
 

@@ -6,10 +6,9 @@ Prefect's database holds orchestration state only; it can be pruned without losi
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Date,
     Float,
@@ -17,31 +16,13 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from gridgov.ledger.types import UTCDateTime
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: UTCDateTime(),
-        dict[str, Any]: JSON(),
-        list[str]: JSON(),
-    }
+from gridgov.ledger.base import Base as Base  # re-exported: where migrations look
 
 
 class Department(Base):
@@ -230,6 +211,3 @@ class ApiKey(Base):
     community: Mapped[str | None] = mapped_column(ForeignKey("territory.code"))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
-
-
-from gridgov.ledger import risk_models  # noqa: E402, F401  (intake and risk tables, migration 0003)

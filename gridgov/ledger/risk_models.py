@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gridgov.ledger.models import Base
+from gridgov.ledger.base import Base
 
 
 class IntakeEvent(Base):

@@ -20,10 +20,10 @@ import pandas as pd
 
 from gridgov.assessments.audit.extract import AuditExtract
 from gridgov.assessments.extract import NEVER
-from gridgov.assessments.officetime import OfficeClock, clock_for, span_us, to_us
 from gridgov.assessments.rules import NO_LIMIT, rule_table, rules_for
 from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.enums import TimeUnit
+from gridgov.domain.officetime import OfficeClock, clock_for, span_us, to_us
 
 I64 = npt.NDArray[np.int64]
 START_WORK = ("created", "dispatched", "returned", "rerouted")

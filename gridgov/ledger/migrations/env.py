@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
+from gridgov.ledger.base import Base
 from gridgov.ledger.db import make_engine
-from gridgov.ledger.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -2,7 +2,7 @@
 whatever range of days an import turns out to need.
 
 A million imported cases need a few million deadlines; one calendar call costs ~9 µs. The
-vectorised office clock of the assessment (:class:`~gridgov.assessments.officetime.OfficeClock`)
+vectorised office clock of the assessment (:class:`~gridgov.domain.officetime.OfficeClock`)
 answers in well under one; an import does not know its date range in advance, so this keeps
 one clock and lays out a longer one when a chunk needs days it does not cover. Results equal
 the calendar's exactly (tests compare them, period ends included).
@@ -15,8 +15,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from gridgov.assessments.officetime import BeyondClock, OfficeClock, from_us, span_us, to_us
 from gridgov.domain.calendar import WorkingCalendar
+from gridgov.domain.officetime import BeyondClock, OfficeClock, from_us, span_us, to_us
 
 __all__ = ["WorkClock", "from_us", "span_us", "to_us"]
 
