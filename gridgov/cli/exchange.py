@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +14,15 @@ from gridgov.cli.common import console, err_console, friendly_errors
 from gridgov.domain.errors import InvalidInput
 
 import_app = typer.Typer(help="Bring case history in from older systems.", no_args_is_help=True)
+
+
+def _day(text: str | None, name: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput(f"--{name} {text!r} is not a YYYY-MM-DD date", field=name) from exc
 
 
 def _moment(text: str | None, name: str) -> datetime | None:
@@ -108,19 +117,53 @@ def cases(
 
 @friendly_errors
 def export(
-    month: Annotated[str, typer.Option("--month", "-m", help="YYYY-MM")],
     out: Annotated[Path, typer.Option("--out", "-o", help="output directory")],
+    month: Annotated[str | None, typer.Option("--month", "-m", help="YYYY-MM")] = None,
+    whole: Annotated[
+        bool, typer.Option("--all", help="the whole ledger once (or --since/--until)")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option(help="cases opened from this local day (YYYY-MM-DD)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="cases opened before this local day (YYYY-MM-DD)")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv, parquet or xlsx")] = "csv",
 ) -> None:
-    """Export a month's cases and events with a data dictionary."""
+    """Export a month, or the whole ledger / a date range once, with a data dictionary and
+    checksums in the manifest."""
     from gridgov.assessments.period import Month
-    from gridgov.exchange.export import export_period
+    from gridgov.exchange.export import export_ledger, export_period
     from gridgov.runtime import build_runtime
 
+    ranged = whole or since is not None or until is not None
+    if ranged == (month is not None):
+        raise InvalidInput("give --month, or --all / --since / --until", field="month")
     rt = build_runtime()
-    with console.status(f"exporting {month} …"):
-        result = export_period(rt.engine, rt.calendar.tz, Month.parse(month), fmt, out)
+    if month is not None:
+        label = month
+        with console.status(f"exporting {month} …"):
+            result = export_period(rt.engine, rt.calendar.tz, Month.parse(month), fmt, out)
+    else:
+        first, last = _day(since, "since"), _day(until, "until")
+        label = f"{first or 'start'} … {last or 'now'}"
+        with console.status(f"exporting {label} …"):
+            result = export_ledger(rt.engine, rt.calendar.tz, fmt, out, since=first, until=last)
     rows = ", ".join(f"{n} {k}" for k, n in result.rows.items())
-    console.print(f"{month}: {rows}")
+    console.print(f"{label}: {rows}")
     for f in result.files:
         console.print(f"  {f}")
+
+
+@friendly_errors
+def verify_export(directory: Annotated[Path, typer.Argument(help="an export directory")]) -> None:
+    """Re-check every file of an export against the SHA-256 in its manifest; exit 1 if any
+    file is missing or changed."""
+    from gridgov.exchange.export import verify_export as check
+
+    problems = check(directory)
+    for line in problems:
+        console.print(f"[red]{line}[/]")
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"{directory}: every file matches its checksum")

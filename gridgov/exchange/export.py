@@ -10,9 +10,10 @@ run on the export without the database (``offline``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class ExportResult:
     directory: Path
     files: list[Path]
     rows: dict[str, int]
-    window: Window
+    window: Window | None  # None: a whole-ledger (or date-range) export
 
 
 def _scope(window: Window) -> Any:
@@ -65,11 +66,15 @@ def _read(conn: Connection, table: Table, where: Any = None, order: Any = ()) ->
 
 def read_period(engine: Engine, window: Window) -> dict[str, pd.DataFrame]:
     """The export's tables, in one consistent read."""
+    return _read_cases(engine, _scope(window))
+
+
+def _read_cases(engine: Engine, ids: Any) -> dict[str, pd.DataFrame]:
+    """Cases whose id is in the subquery ``ids``, their whole trails and the reference tables."""
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            ids = _scope(window)
             frames = {
                 "cases": _read(conn, TABLES["cases"], Case.id.in_(select(ids.c.id)), [Case.id]),
                 "events": _read(
@@ -116,9 +121,98 @@ def export_period(
         "scope": SCOPE,
         "times": "UTC",
     }
+    path = _write_manifest(out, manifest, files)
+    return ExportResult(out, [*files, path], rows, window)
+
+
+def export_ledger(
+    engine: Engine,
+    tz: ZoneInfo,
+    fmt: str,
+    out: Path,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    now: datetime | None = None,
+) -> ExportResult:
+    """The whole ledger once — or the cases opened on local days ``since`` … ``until - 1`` —
+    with every event of those cases, the reference tables and checksums in the manifest.
+
+    Unlike monthly exports these never overlap: each case is in exactly one range export.
+    """
+    if fmt not in FORMATS:
+        raise InvalidInput(f"format {fmt!r}: use one of {', '.join(FORMATS)}", field="format")
+    if since is not None and until is not None and until <= since:
+        raise InvalidInput(f"until {until} is not after since {since}", field="until")
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    start = datetime.combine(since, time(), tz) if since else None
+    end = datetime.combine(until, time(), tz) if until else None
+    ids = select(Case.id)
+    if start is not None:
+        ids = ids.where(Case.opened_at >= start)
+    if end is not None:
+        ids = ids.where(Case.opened_at < end)
+    frames = _read_cases(engine, ids.subquery())
+    out = Path(out)
+    files = write_tables(frames, fmt, out)
+    files += write_dictionary(out)
+    rows = {name: len(df) for name, df in frames.items()}
+    scope = (
+        "whole ledger"
+        if start is None and end is None
+        else (
+            f"cases opened from {since or 'the first case'} to before {until or 'the export'} "
+            f"(local days, {tz.key})"
+        )
+    )
+    manifest = {
+        "gridgov": _version(),
+        "scope": scope + "; events: their whole trails as of the export",
+        "timezone": tz.key,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "exported_at": now.isoformat(),
+        "format": fmt,
+        "rows": rows,
+        "times": "UTC",
+    }
+    path = _write_manifest(out, manifest, files)
+    return ExportResult(out, [*files, path], rows, None)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_manifest(out: Path, manifest: dict[str, Any], files: list[Path]) -> Path:
+    """The manifest, with each file's size and SHA-256 (``verify_export`` checks them)."""
+    manifest["files"] = {
+        str(f.relative_to(out)): {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+        for f in sorted(files)
+    }
     path = out / MANIFEST
     path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    return ExportResult(out, [*files, path], rows, window)
+    return path
+
+
+def verify_export(directory: Path) -> list[str]:
+    """Problems found re-checking an export against its manifest; empty when intact."""
+    directory = Path(directory)
+    listed: dict[str, dict[str, Any]] = read_manifest(directory).get("files", {})
+    if not listed:
+        return ["manifest lists no files (an export from before checksums)"]
+    problems = []
+    for name, meta in sorted(listed.items()):
+        f = directory / name
+        if not f.is_file():
+            problems.append(f"{name}: missing")
+        elif _sha256(f) != meta["sha256"]:
+            problems.append(f"{name}: SHA-256 differs from the manifest")
+    return problems
 
 
 def _version() -> str:
