@@ -37,6 +37,7 @@ def test_create_is_idempotent_per_key_and_names_the_actor(http: httpx.Client, wo
         "mode": "none",
         "flow_run_id": None,
         "state": None,
+        "waits": None,
     }
     case = body["case"]
     assert case["item_code"] == w.item.code and case["status"] == "reported"

@@ -21,7 +21,7 @@ from gridgov.domain.commands import Answer
 from gridgov.domain.enums import CaseStatus, Role, Source, Tier
 from gridgov.domain.errors import InvalidTransition, NotPermitted
 from gridgov.domain.lifecycle import Actor, EventKind
-from gridgov.flows.casework import supervise
+from gridgov.flows.casework import supervise, waits_of
 from gridgov.flows.launch import Launcher
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.models import CaseEvent, Notification
@@ -77,7 +77,7 @@ async def test_tier3_path_run_names_tags_states_and_artifact(rt: Runtime) -> Non
     launcher = Launcher(rt)
     t0 = datetime.now(UTC)
     case, state = await launcher.report(new(rt, it), PATROLLER, at(2026, 11, 23, 9), "r")
-    assert state.name == "AwaitingDepartment"
+    assert await waits_of(state) == "AwaitingDepartment"
     assert kinds(rt, case.case_no) == ["created", "dispatched"]
     lead = it.lead_department
     steps = [
@@ -89,11 +89,11 @@ async def test_tier3_path_run_names_tags_states_and_artifact(rt: Runtime) -> Non
         st = await launcher.answer(
             case.case_no, dept(lead, f"a{n}", kind, **payload), at(2026, 11, 23, 10 + n)
         )
-        assert st.name == waiting
+        assert await waits_of(st) == waiting
     st = await launcher.answer(
         case.case_no, person(Role.REVIEWER, "p", K.REVIEW_PASSED), at(2026, 11, 23, 15)
     )
-    assert st.name == "Closed"
+    assert await waits_of(st) == "Closed"
     assert kinds(rt, case.case_no)[-3:] == ["review_started", "review_passed", "closed"]
     async with get_client() as client:
         runs = await client.read_flow_runs(  # this test's runs only (case numbers recur)
@@ -120,11 +120,11 @@ async def test_field_fix_and_community_paths(rt: Runtime) -> None:
     fix = person(Role.PATROLLER, "fix", K.HANDLED, evidence=["photo://fixed"])
     fix = fix.model_copy(update={"actor": "grid-worker-7"})
     case, state = await launcher.report(new(rt, t1), PATROLLER, at(2026, 11, 23, 9), "t1", fix)
-    assert state.name == "Closed"  # spot-check share 0 in this fixture
+    assert await waits_of(state) == "Closed"  # spot-check share 0 in this fixture
     assert rt.book.get(case.case_no).spot_check is False
     t2 = item(rt, Tier.COMMUNITY)
     c2, s2 = await launcher.report(new(rt, t2), PATROLLER, at(2026, 11, 23, 9), "t2")
-    assert s2.name == "AwaitingCommunity" and c2.assignee == "COMMUNITY"
+    assert await waits_of(s2) == "AwaitingCommunity" and c2.assignee == "COMMUNITY"
     grid_team = Answer(
         kind=K.ACKNOWLEDGED,
         role="community",
@@ -132,9 +132,8 @@ async def test_field_fix_and_community_paths(rt: Runtime) -> None:
         community=c2.community_code,
         key="t2-ack",
     )
-    assert (
-        await launcher.answer(c2.case_no, grid_team, at(2026, 11, 23, 10))
-    ).name == "AwaitingCompletion"
+    st2 = await launcher.answer(c2.case_no, grid_team, at(2026, 11, 23, 10))
+    assert st2.name == "Completed" and await waits_of(st2) == "AwaitingCompletion"
 
 
 async def test_return_reroute_extension_rework_and_duplicates(rt: Runtime) -> None:
@@ -146,9 +145,12 @@ async def test_return_reroute_extension_rework_and_duplicates(rt: Runtime) -> No
     st = await launcher.answer(
         no, dept(lead, "ret", K.RETURNED, reason="not ours"), at(2026, 11, 23, 9, 30)
     )
-    assert st.name == "AwaitingReroute"
+    assert await waits_of(st) == "AwaitingReroute"
     reroute = person(Role.DISPATCHER, "rr", K.REROUTED, department=other, reason="theirs")
-    assert (await launcher.answer(no, reroute, at(2026, 11, 23, 10))).name == "AwaitingDepartment"
+    assert (
+        await waits_of(await launcher.answer(no, reroute, at(2026, 11, 23, 10)))
+        == "AwaitingDepartment"
+    )
     await launcher.answer(no, dept(other, "ack", K.ACKNOWLEDGED), at(2026, 11, 23, 10, 5))
     await launcher.answer(no, dept(other, "arr", K.ARRIVED), at(2026, 11, 23, 10, 30))
     st = await launcher.answer(
@@ -156,7 +158,7 @@ async def test_return_reroute_extension_rework_and_duplicates(rt: Runtime) -> No
         dept(other, "ext", K.EXTENSION_REQUESTED, amount=1, unit="working_days", reason="parts"),
         at(2026, 11, 23, 11),
     )
-    assert st.name == "AwaitingExtensionDecision"
+    assert await waits_of(st) == "AwaitingExtensionDecision"
     due_before = rt.book.get(no).handle_due
     await launcher.answer(
         no, person(Role.DISPATCHER, "grant", K.EXTENSION_GRANTED), at(2026, 11, 23, 11, 30)
@@ -170,14 +172,14 @@ async def test_return_reroute_extension_rework_and_duplicates(rt: Runtime) -> No
     st = await launcher.answer(
         no, person(Role.REVIEWER, "f", K.REVIEW_FAILED, reason="no"), at(2026, 11, 23, 15)
     )
-    assert st.name == "Rework" and rt.book.get(no).rework_count == 1
+    assert await waits_of(st) == "Rework" and rt.book.get(no).rework_count == 1
     # The same answer again (a retried request) changes nothing.
     with rt.book.factory() as s:
         before = s.scalar(select(func.count()).select_from(CaseEvent))
     st = await launcher.answer(
         no, person(Role.REVIEWER, "f", K.REVIEW_FAILED, reason="no"), at(2026, 11, 23, 15, 1)
     )
-    assert st.name == "Rework"
+    assert await waits_of(st) == "Rework"
     with rt.book.factory() as s:
         assert s.scalar(select(func.count()).select_from(CaseEvent)) == before
     assert kinds(rt, no).count("review_failed") == 1
@@ -244,7 +246,7 @@ async def test_supervision_ladder_acts_once_and_late_answer(rt: Runtime) -> None
     st = await launcher.answer(
         case.case_no, dept(it.lead_department, "late", K.ACKNOWLEDGED), m150 + timedelta(minutes=5)
     )
-    assert st.name == "Overdue"
+    assert await waits_of(st) == "Overdue"
     with rt.book.factory() as s:
         sent = s.scalars(select(Notification.kind).where(Notification.case_id == case.id))
         assert {"reminded", "supervised", "escalated", "dispatched"} <= set(sent)
@@ -268,7 +270,7 @@ async def test_citizen_callback_policies(rt: Runtime, monkeypatch: pytest.Monkey
         st = await launcher.answer(
             case.case_no, person(Role.REVIEWER, f"{key}p", K.REVIEW_PASSED), at(2026, 11, 23, 14)
         )
-        assert st.name == "AwaitingRating"
+        assert await waits_of(st) == "AwaitingRating"
         return case.case_no
 
     no = await to_rating("a")
@@ -279,14 +281,14 @@ async def test_citizen_callback_policies(rt: Runtime, monkeypatch: pytest.Monkey
         key="rate-a",
         payload={"rating": "unsatisfied"},
     )
-    assert (await launcher.answer(no, rate, at(2026, 11, 23, 16))).name == "Rework"
+    assert await waits_of(await launcher.answer(no, rate, at(2026, 11, 23, 16))) == "Rework"
     monkeypatch.setenv("GRIDGOV_UNSATISFIED_POLICY", "record")
     reset_runtime()
     rt2 = default_runtime()
     launcher = Launcher(rt2)
     no2 = await to_rating("b")
     rate2 = rate.model_copy(update={"key": "rate-b"})
-    assert (await launcher.answer(no2, rate2, at(2026, 11, 23, 16))).name == "Closed"
+    assert await waits_of(await launcher.answer(no2, rate2, at(2026, 11, 23, 16))) == "Closed"
     assert rt2.book.get(no2).rating == "unsatisfied"
 
 

@@ -7,17 +7,17 @@ its top and a case created meanwhile never shifts or repeats a page.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, cast, func, or_, select
+from sqlalchemy import ColumnElement, String, cast, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.api.access import visible_clause
 from gridgov.api.keystore import Principal
 from gridgov.api.schemas import Board, BoardRow
-from gridgov.domain.enums import OPEN_STATUSES
+from gridgov.boards.query import read_board
+from gridgov.domain.calendar import WorkingCalendar
 from gridgov.domain.errors import InvalidInput
 from gridgov.ledger.models import Case
 from gridgov.ledger.records import CaseRecord
@@ -101,62 +101,28 @@ def list_cases(
     return [CaseRecord.of(r) for r in rows], encode_cursor(rows[-1].id) if more else None
 
 
-BOARD_COLUMNS = (
-    Case.case_no,
-    Case.item_code,
-    Case.item_name,
-    Case.tier,
-    Case.status,
-    Case.assignee,
-    Case.community_code,
-    Case.clock_kind,
-    Case.clock_due,
-    Case.supervision_level,
-    Case.overdue,
-    Case.overdue_since,
-    Case.next_sweep_at,
-)
-
-
 def board(
     factory: sessionmaker[Session],
     p: Principal,
     now: datetime,
     flt: CaseFilter,
     level: str | None = None,
+    calendar: WorkingCalendar | None = None,
 ) -> Board:
-    """Open cases on the ladder, past due, or due but not yet swept; most urgent first."""
-    on_ladder = or_(
-        Case.supervision_level.is_not(None), Case.overdue.is_(True), Case.clock_due <= now
-    )
-    where = [
-        visible_clause(p),
-        Case.status.in_([s.value for s in OPEN_STATUSES]),
-        on_ladder,
-        *flt.clauses(),
-    ]
-    if level is not None:
-        where.append(Case.supervision_level == level)
+    """Open cases on the ladder, past due, or due but not yet swept; most urgent first (the
+    rule lives in gridgov.boards.query)."""
     with factory() as s:
-        counted = s.execute(
-            select(Case.supervision_level, Case.assignee, func.count())
-            .where(*where)
-            .group_by(Case.supervision_level, Case.assignee)
-        ).all()
-        rows = s.execute(
-            select(*BOARD_COLUMNS)
-            .where(*where)
-            .order_by(Case.clock_due.asc(), Case.id.asc())
-            .limit(flt.limit)
-        ).all()
-    counts: Counter[str] = Counter()
-    by_assignee: Counter[str] = Counter()
-    for lvl, assignee, n in counted:
-        counts[lvl or "due"] += n
-        by_assignee[assignee] += n
+        snap = read_board(
+            s,
+            calendar or WorkingCalendar(),
+            now,
+            where=(visible_clause(p), *flt.clauses()),
+            level=level,
+            limit=flt.limit,
+        )
     return Board(
         as_of=now,
-        counts=dict(counts),
-        by_assignee=dict(by_assignee),
-        rows=[BoardRow.model_validate(r, from_attributes=True) for r in rows],
+        counts=snap.counts,
+        by_assignee=snap.by_assignee,
+        rows=[BoardRow.model_validate(e, from_attributes=True) for e in snap.entries],
     )

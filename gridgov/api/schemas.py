@@ -182,6 +182,9 @@ class RunOut(BaseModel):
     mode: Literal["deployment", "inline", "none"]
     flow_run_id: str | None = None
     state: str | None = None
+    waits: str | None = Field(
+        default=None, description="inline runs: where the case waits now (AwaitingReview…)"
+    )
 
 
 class CaseCreated(BaseModel):
@@ -221,6 +224,9 @@ class BoardRow(BaseModel):
     overdue: bool
     overdue_since: datetime | None
     next_sweep_at: datetime | None
+    waiting: str = Field(description="where the case waits (AwaitingDepartment, …)")
+    late_hours: float = Field(description="hours past the clock's due time (0: not yet)")
+    late_working: bool = Field(description="late_hours counts office hours (工作小时)")
 
 
 class Board(BaseModel):

@@ -141,7 +141,7 @@ class CaseService:
             raise
         except Exception as exc:
             raise self._launch_failed(recorded.case_no, exc) from exc
-        return self._fresh(case), self._run(run)
+        return self._fresh(case), await self._run(run)
 
     # ------------------------------------------------------------------ act
     async def act(
@@ -169,7 +169,7 @@ class CaseService:
         run = RunOut(mode="none")
         if self.mode != "none":
             try:
-                run = self._run(await self.launcher().answer(case_no, answer, at))
+                run = await self._run(await self.launcher().answer(case_no, answer, at))
             except GridgovError:
                 raise
             except Exception as exc:
@@ -201,7 +201,7 @@ class CaseService:
         """In-process runs move the case on (dispatch, review…): show where it is now."""
         return self.rt.book.get(case.case_no) if self.mode == "inline" else case
 
-    def _run(self, run: Any) -> RunOut:
+    async def _run(self, run: Any) -> RunOut:
         if self.mode == "deployment":  # a FlowRun scheduled on the Prefect server
             state = getattr(run, "state", None)
             return RunOut(
@@ -211,10 +211,13 @@ class CaseService:
             )
         details = getattr(run, "state_details", None)
         run_id = getattr(details, "flow_run_id", None)
+        from gridgov.flows.casework import waits_of
+
         return RunOut(
             mode="inline",
             flow_run_id=str(run_id) if run_id else None,
             state=getattr(run, "name", None),
+            waits=await waits_of(run),
         )
 
     def _launch_failed(self, case_no: str, exc: Exception) -> LaunchFailed:

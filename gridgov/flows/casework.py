@@ -13,22 +13,34 @@ import re
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from prefect import Flow, flow
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
 from gridgov import clock
+from gridgov.boards.labels import waits_zh
+from gridgov.boards.publish import situation_of, tag_this_run
 from gridgov.domain.commands import Answer
-from gridgov.domain.errors import InvalidInput
+from gridgov.domain.errors import (
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+)
+from gridgov.domain.routing import waiting_for
 from gridgov.item_catalog.models import Item
+from gridgov.ledger.casebook import facts
 from gridgov.runtime import default_runtime
 from gridgov.tasks.casework import (
     advance_step,
     deliver_notifications,
+    publish_boards,
     publish_case_trail,
-    publish_sweep_table,
     sweep_ledger,
 )
 
@@ -78,28 +90,66 @@ def _run_name(label: str | None) -> Callable[[], str]:
     return name
 
 
+# A step refused by the rules (the answer arrived without going through the gateway, e.g.
+# Prefect's own "run deployment" REST path): nothing was written, so the run is not a failed
+# step to retry. ConcurrentUpdate is not here: it is worth the flow's retry.
+REFUSALS = (InvalidInput, InvalidTransition, NotPermitted, NotFound, IdempotencyConflict)
+
+
 async def run_step(
     case_no: str, answer: Answer | None, at: datetime | None, expect_item: str | None = None
 ) -> State[Any]:
-    """One step of a case, shared by the item and review flows."""
+    """One step of a case, shared by the item and review flows.
+
+    Ends plain ``Completed`` (custom state names hide runs from the UI's default filters and
+    show green anyway); where the case waits is in the run's tags (gridgov.boards.runs) and
+    in the state's data and message."""
     moment = at or clock.now()
-    if expect_item is not None:
-        case = default_runtime().book.get(case_no)
-        if case.item_code != expect_item:
-            raise InvalidInput(
-                f"case {case_no} is item {case.item_code}, not {expect_item}", field="case_no"
-            )
-    outcome = await asyncio.to_thread(advance_step, case_no, answer, moment)
-    # Telling people and updating the UI do not depend on each other: do both at once.
-    await asyncio.gather(deliver_notifications(outcome.case.id), publish_case_trail(outcome))
+    rt = default_runtime()
+    try:
+        if expect_item is not None:
+            case = rt.book.get(case_no)
+            if case.item_code != expect_item:
+                raise InvalidInput(
+                    f"case {case_no} is item {case.item_code}, not {expect_item}", field="case_no"
+                )
+        outcome = await asyncio.to_thread(advance_step, case_no, answer, moment)
+    except REFUSALS as exc:
+        return await _refused(case_no, exc)
+    case = outcome.case
+    plain = waiting_for(facts(case), extension_pending=case.extension_pending).value
+    # Telling people, the trail and the run's tags do not depend on each other: all at once.
+    await asyncio.gather(
+        deliver_notifications(case.id),
+        publish_case_trail(outcome),
+        tag_this_run(situation_of(case, plain)),
+    )
     done = [answer.kind.value] if answer is not None else []
     done += [e.kind for e in outcome.events if answer is None or e.kind != answer.kind]
     kinds = ", ".join(done) or "nothing new"
     return Completed(
-        name=outcome.waiting.value,
-        message=f"{case_no}: {kinds}; now {outcome.case.status}",
-        data={"case_no": case_no, "status": outcome.case.status, "waiting": outcome.waiting.value},
+        message=f"{case_no}: {kinds}; now {case.status} · {waits_zh(outcome.waiting.value)}",
+        data={"case_no": case_no, "status": case.status, "waiting": outcome.waiting.value},
     )
+
+
+async def _refused(case_no: str, exc: Exception) -> State[Any]:
+    """Completed, tagged ``refused``, the reason in the message: not a red Failed step."""
+    run_id = flow_run.get_id()
+    if run_id is not None:
+        async with get_client() as client:
+            run = await client.read_flow_run(UUID(run_id))
+            await client.update_flow_run(run.id, tags=[*run.tags, "refused"])
+    return Completed(
+        message=f"{case_no}: refused, nothing recorded — {exc}",
+        data={"case_no": case_no, "refused": str(exc), "field": getattr(exc, "field", None)},
+    )
+
+
+async def waits_of(state: State[Any]) -> str | None:
+    """Where the case waits after the run that ended in ``state`` (None: refused)."""
+    data = await state.aresult(raise_on_failure=False)
+    return data.get("waiting") if isinstance(data, dict) else None
 
 
 def build_item_flow(item: Item) -> ItemFlow:
@@ -154,10 +204,12 @@ async def supervise(now: datetime | None = None) -> State[Any]:
     """督办: remind before the deadline, supervise at it, escalate past it — in bulk."""
     moment = now or clock.now()
     actions = await sweep_ledger(moment)
-    await asyncio.gather(deliver_notifications(None), publish_sweep_table(actions, moment))
+    # After the sweep's transaction: boards, ladder events, tags and trails (gridgov.boards).
+    await asyncio.gather(
+        deliver_notifications(None), publish_boards(actions, moment, flow_run.get_id())
+    )
     counts = {k: sum(a.step == k for a in actions) for k in ("reminded", "supervised", "escalated")}
     return Completed(
-        name="Swept",
         message=f"{len(actions)} actions at {moment.isoformat()}: "
         + ", ".join(f"{v} {k}" for k, v in counts.items()),
         data={"actions": len(actions), **counts},

@@ -17,6 +17,7 @@ from gridgov.clock import SimClock, use_clock
 from gridgov.domain.commands import Answer
 from gridgov.domain.enums import CaseStatus, Role, Source, TerritoryKind, Tier
 from gridgov.domain.lifecycle import Actor, EventKind
+from gridgov.flows.casework import waits_of
 from gridgov.flows.launch import Launcher
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.records import CaseRecord
@@ -270,7 +271,7 @@ async def run_demo(
                 )
                 case, state = await launcher.report(new, actor, moment, key, fix)
                 story.case_no = case.case_no
-                label = f"{case.case_no} reported: {story.item.name_zh} → {state.name}"
+                label = f"{case.case_no} reported: {story.item.name_zh} → {await waits_of(state)}"
             else:
                 assert story.case_no is not None
                 case = rt.book.get(story.case_no)
@@ -281,7 +282,7 @@ async def run_demo(
                 state = await launcher.answer(
                     case.case_no, _answer(rt, case, verb, data, key), moment
                 )
-                label = f"{case.case_no} {verb} → {state.name}"
+                label = f"{case.case_no} {verb} → {await waits_of(state)}"
             flow_runs += 1
             if on_progress is not None:
                 maybe = on_progress(label)

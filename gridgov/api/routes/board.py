@@ -27,14 +27,14 @@ def supervision_board(
     department: Code | None = None,
     community: Code | None = None,
     street: Code | None = None,
-    level: Literal["reminded", "supervised", "escalated"] | None = None,
+    level: Literal["reminded", "supervised", "escalated", "due"] | None = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Board:
     flt = CaseFilter(
         department=department, community=community, street=street, overdue=overdue, limit=limit
     )
-    return board(gw.rt.book.factory, who, clock.now(), flt, level)
+    return board(gw.rt.book.factory, who, clock.now(), flt, level, gw.rt.calendar)
 
 
 class WhoAmI(BaseModel):

@@ -1,0 +1,124 @@
+"""Boards: the on-the-ladder rule, Chinese wording, and what a sweep publishes to Prefect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from gridgov.boards.labels import (
+    artifact_key,
+    community_key,
+    dept_key,
+    level_zh,
+    local,
+    span_zh,
+)
+from gridgov.boards.query import read_board
+from gridgov.boards.runs import Situation, merged
+from gridgov.domain.enums import Role, Tier
+from gridgov.domain.lifecycle import Actor
+from gridgov.flows.casework import supervise
+from gridgov.flows.launch import Launcher
+from gridgov.runtime import Runtime
+from tests.conftest import at
+from tests.test_flows import item, new
+
+PATROLLER = Actor(Role.PATROLLER, "grid-worker-7")
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def test_labels_speak_chinese_and_local_time() -> None:
+    assert [level_zh(x) for x in ("reminded", "supervised", "escalated", None)] == [
+        "提醒",
+        "督办",
+        "升级",
+        "已到期未督办",
+    ]
+    assert local(datetime(2026, 11, 23, 9, 4, tzinfo=UTC), TZ) == "2026-11-23 17:04 北京时间 UTC+8"
+    assert span_zh(2.5, working=True) == "2.5 工作小时"
+    assert span_zh(27, working=False) == "1 天 3.0 小时"
+    # Prefect artifact keys: lowercase, digits, dashes.
+    assert artifact_key("board", "dept", "XFB") == "board-dept-xfb"
+    assert community_key("GM-FH-DONGKENG") == "board-community-gm-fh-dongkeng"
+    assert dept_key("CG") == "board-dept-cg"
+
+
+def test_situation_tags_replace_stale_ones() -> None:
+    s = Situation("C1", "AJ", "dispatched", "AwaitingDepartment", "supervised", True, "X", "Y")
+    old = ["tier:3", "dept:JT", "holder:JT", "waits:AwaitingReroute", "status:returned"]
+    tags = merged(old, s.tags())
+    assert "holder:JT" not in tags and "holder:AJ" in tags and "overdue" in tags
+    assert "level:supervised" in tags and "dept:JT" in tags and "case:C1" in tags
+
+
+pytestmark = pytest.mark.prefect
+
+
+async def _artifact(key: str) -> str:
+    async with get_client() as client:
+        found = await client.read_latest_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))  # type: ignore[arg-type]
+        )
+    assert found, f"no artifact {key}"
+    return str(found[0].data)
+
+
+async def test_sweep_publishes_boards_events_and_tags(rt: Runtime) -> None:
+    it = item(rt, Tier.DEPARTMENT)
+    case, _ = await Launcher(rt).report(new(rt, it), PATROLLER, at(2026, 11, 23, 9), "r")
+    due = rt.book.get(case.case_no).clock_due
+    assert due is not None
+    with rt.book.factory() as s:
+        assert read_board(s, rt.calendar, at(2026, 11, 23, 9)).total == 0
+    later = at(2026, 11, 30, 9)
+    state = await supervise(later, return_state=True)
+    assert (await state.aresult())["escalated"] == 1
+    with rt.book.factory() as s:
+        snap = read_board(s, rt.calendar, later)
+    assert [e.case_no for e in snap.entries] == [case.case_no]
+    assert snap.entries[0].late_hours > 0 and snap.entries[0].late_working
+    district = await _artifact("board-district")
+    assert case.case_no in district and it.name_zh in district and "升级" in district
+    assert "北京时间 UTC+8" in district
+    dept = await _artifact(dept_key(it.lead_department))
+    assert case.case_no in dept
+    other = next(d for d in sorted(rt.catalog.departments) if d != it.lead_department)
+    assert "当前没有超期或临期案件" in await _artifact(dept_key(other))
+    trail = await _artifact(artifact_key("case", case.case_no))
+    assert "升级" in trail and "督办" in trail
+    async with get_client() as client:
+        runs = await client.read_flow_runs()
+        mine = [r for r in runs if f"case:{case.case_no}" in r.tags]
+    assert mine and "overdue" in mine[0].tags and "level:escalated" in mine[0].tags
+    assert f"holder:{it.lead_department}" in mine[0].tags
+
+
+async def test_refused_answer_ends_completed_tagged_refused(rt: Runtime) -> None:
+    """An answer the rules refuse, sent straight to the flow (Prefect's REST path, not the
+    gateway): nothing recorded, the run is Completed and tagged ``refused``, not Failed."""
+    from gridgov.domain.commands import Answer
+    from gridgov.domain.lifecycle import EventKind
+    from gridgov.flows.items import item_flow
+
+    it = item(rt, Tier.DEPARTMENT)
+    case, _ = await Launcher(rt).report(new(rt, it), PATROLLER, at(2026, 11, 23, 9), "r")
+    before = [e.kind for e in rt.book.trail(case.case_no)]
+    early = Answer(
+        kind=EventKind.HANDLED,
+        role="department",
+        actor="officer",
+        department=it.lead_department,
+        key="too-early",
+        payload={"evidence": ["p"]},
+    )
+    state = await item_flow(it.code)(case.case_no, early, at(2026, 11, 23, 10), return_state=True)
+    assert state.is_completed() and state.name == "Completed"
+    assert "refused" in (state.message or "")
+    assert [e.kind for e in rt.book.trail(case.case_no)] == before
+    async with get_client() as client:
+        run = await client.read_flow_run(state.state_details.flow_run_id)  # type: ignore[arg-type]
+    assert "refused" in run.tags
