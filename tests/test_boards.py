@@ -7,7 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.sorting import FlowRunSort
 
 from gridgov.boards.labels import (
     artifact_key,
@@ -90,9 +96,12 @@ async def test_sweep_publishes_boards_events_and_tags(rt: Runtime) -> None:
     assert "当前没有超期或临期案件" in await _artifact(dept_key(other))
     trail = await _artifact(artifact_key("case", case.case_no))
     assert "升级" in trail and "督办" in trail
+    # Case numbers repeat across tests on the session's Prefect server: the newest run is ours.
     async with get_client() as client:
-        runs = await client.read_flow_runs()
-        mine = [r for r in runs if f"case:{case.case_no}" in r.tags]
+        mine = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"case:{case.case_no}"])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+        )
     assert mine and "overdue" in mine[0].tags and "level:escalated" in mine[0].tags
     assert f"holder:{it.lead_department}" in mine[0].tags
 

@@ -15,6 +15,7 @@ from gridgov.api.open311.render import error_response
 from gridgov.api.open311.routes import router as open311_router
 from gridgov.api.routes.actions import router as actions_router
 from gridgov.api.routes.board import router as board_router
+from gridgov.api.routes.board_page import router as board_page_router
 from gridgov.api.routes.cases import router as cases_router
 from gridgov.api.routes.intake import router as intake_router
 from gridgov.api.service import CaseService
@@ -77,7 +78,14 @@ def create_app(
     )
     app.add_middleware(BodyLimit)
     errors.install(app, error_response)  # last: its Contain wraps everything
-    for router in (cases_router, actions_router, board_router, intake_router, open311_router):
+    for router in (
+        cases_router,
+        actions_router,
+        board_router,
+        board_page_router,
+        intake_router,
+        open311_router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and launch mode (no key needed)")
