@@ -38,6 +38,7 @@ class CaseFilter:
     limit: int = 50
     cursor: str | None = None
     extra: tuple[ColumnElement[bool], ...] = field(default=())
+    attributes: tuple[tuple[str, str], ...] = ()  # (name, value) pairs, all must match
 
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = list(self.extra)
@@ -58,6 +59,8 @@ class CaseFilter:
         ):
             if value is not None:
                 out.append(col == value)
+        for name, value in self.attributes:
+            out.append(Case.attributes[name].as_string() == value)
         if self.status:
             out.append(Case.status.in_(self.status))
         if self.opened_from is not None:
@@ -67,6 +70,22 @@ class CaseFilter:
         if self.cursor is not None:
             out.append(Case.id < decode_cursor(self.cursor))
         return out
+
+
+# A column name becomes a JSON path (SQLite json_extract): no quotes, brackets or backslashes.
+ATTRIBUTE_NAME = re.compile(r"[\w .:/-]{1,100}")
+
+
+def attribute_filter(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of the ``attr`` query parameter."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not ATTRIBUTE_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"attr {text[:60]!r}: use NAME=VALUE, NAME of letters, digits, space, _ . : / -",
+            field="attr",
+        )
+    return name, value
 
 
 def encode_cursor(case_id: int) -> str:

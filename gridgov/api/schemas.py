@@ -147,6 +147,13 @@ class CaseOut(BaseModel):
         "deadline is provisional until the data is added and deadlines are recounted",
     )
 
+    attributes: dict[str, str] | None = Field(
+        default=None, description="an imported history's columns with no field of ours"
+    )
+    source_channel: str | None = Field(
+        default=None, description="the source system's own channel value"
+    )
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def deadline_provisional(self) -> bool:

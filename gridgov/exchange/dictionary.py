@@ -103,6 +103,12 @@ MEANINGS: dict[str, dict[str, tuple[str, str]]] = {
             "`gridgov calendar recount`); empty: final",
             "",
         ),
+        "attributes": (
+            "JSON object: an imported source's columns with no field of ours, as they came "
+            "(mapping keep_unmapped)",
+            "",
+        ),
+        "source_channel": ("the source system's own channel value (source: ours)", ""),
         "flow_run_id": ("Prefect flow run that handles the case", ""),
         "source_system": ("system the case was imported or received from", ""),
         "source_id": ("the case's id in that system", ""),

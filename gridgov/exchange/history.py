@@ -474,6 +474,8 @@ def case_values(
         "spot_check": spot,
         "deadline_source": rows["deadline_source"].tolist(),
         "source_id": rows["source_id"].tolist(),
+        "attributes": text("attributes"),  # JSON text from the reader, or None
+        "source_channel": [c[:64] if c else None for c in rows["source_channel"].tolist()],
     }
     constants: dict[str, Any] = {
         "media": "[]",

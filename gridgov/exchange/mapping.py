@@ -169,6 +169,9 @@ class Mapping(_Strict):
     channels: ValueMap = ValueMap(default=Source.HOTLINE.value)  # → patrol, citizen, hotline…
     reporter: str = Field(default="", max_length=120)  # default: "import:<source_system>"
     calendar: CalendarSpec | None = None  # None: the ledger's calendar
+    # Keep the source's columns that no field maps (CSV columns, top-level JSON keys) as the
+    # case's ``attributes`` (JSON), searchable through the API and exported back.
+    keep_unmapped: bool = False
     # Employee-logged fixes close a case seconds before it was opened: within this many
     # seconds an end time before the start is clamped to it and counted, beyond it rejected.
     clock_skew_seconds: float = Field(default=300, ge=0, le=86_400)

@@ -430,6 +430,8 @@ def prepare(chunk: Chunk, lk: Lookups, now: datetime) -> Prepared:
             "item": items,
             "department": dept.to_numpy(dtype=object),
             "channel": channel.to_numpy(dtype=object),
+            "source_channel": raw_channel.to_numpy(dtype=object),
+            "attributes": _texts(f, "attributes", n).to_numpy(dtype=object),
             "reporter": _texts(f, "reporter", n).to_numpy(dtype=object),
             "description": _texts(f, "description", n).to_numpy(dtype=object),
             "building": _texts(f, "building", n).to_numpy(dtype=object),

@@ -114,13 +114,32 @@ class CsvSource:
 
     def chunks(self, size: int) -> Iterator[Chunk]:
         cols = {self._names[c]: f for f, c in self.used.items()}
+        extra = (
+            {k: v for k, v in self._names.items() if v not in cols}
+            if self.mapping.keep_unmapped
+            else {}
+        )
         first_line = 2  # line 1 is the header
-        with self._read(usecols=list(cols), chunksize=size) as reader:
+        with self._read(usecols=[*cols, *extra.values()], chunksize=size) as reader:
             for raw in reader:
                 frame = object_frame({f: raw[c].to_numpy(dtype=object) for c, f in cols.items()})
+                if extra:
+                    frame["attributes"] = attributes(
+                        {name: raw[c].tolist() for name, c in extra.items()}, len(frame)
+                    )
                 lines = np.arange(first_line, first_line + len(frame), dtype=np.int64)
                 first_line += len(frame)
                 yield Chunk(frame, lines)
+
+
+def attributes(columns: dict[str, list[Any]], n: int) -> npt.NDArray[Any]:
+    """Per row: JSON text of the non-empty unmapped values (``""`` when there are none)."""
+    out = np.full(n, "", dtype=object)
+    for i in range(n):
+        kept = {k: str(v[i]).strip() for k, v in columns.items() if str(v[i]).strip()}
+        if kept:
+            out[i] = json.dumps(kept, ensure_ascii=False)
+    return out
 
 
 def _text(value: Any) -> str:
@@ -154,6 +173,7 @@ class RecordSource:
     def __init__(self, records: Iterable[Record], mapping: Mapping) -> None:
         self.records = records
         self.used = mapping.columns.used()
+        self.keep_unmapped = mapping.keep_unmapped
 
     def scan(self) -> Scan:
         total = 0
@@ -183,6 +203,17 @@ class RecordSource:
                 for f, c in self.used.items()
             }
         )
+        if self.keep_unmapped:
+            mapped = {c.split(".")[0] for c in self.used.values()}
+            frame["attributes"] = np.array(
+                [
+                    json.dumps(kept, ensure_ascii=False)
+                    if (kept := {k: _text(v) for k, v in r.items() if k not in mapped and _text(v)})
+                    else ""
+                    for _, r in good
+                ],
+                dtype=object,
+            )
         lines = np.array([line for line, _ in good], dtype=np.int64)
         return Chunk(frame, lines, bad)
 

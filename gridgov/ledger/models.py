@@ -146,6 +146,10 @@ class Case(Base):
     # Years a running deadline reaches that had no holiday data when it was computed (e.g.
     # "2027"): the deadline is provisional until `gridgov calendar recount` (docs/calendar.md).
     provisional_years: Mapped[str | None] = mapped_column(String(32))
+    # An imported history's columns with no field of ours (closure reason, queue, sub-type,
+    # address, photo links …), kept as they came; and its own channel value beside ``source``.
+    attributes: Mapped[dict[str, Any] | None] = mapped_column()
+    source_channel: Mapped[str | None] = mapped_column(String(64))
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
     source_system: Mapped[str | None] = mapped_column(String(64))
     source_id: Mapped[str | None] = mapped_column(String(128))

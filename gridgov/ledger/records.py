@@ -52,6 +52,8 @@ class CaseRecord:
     media: list[str] = field(default_factory=list)
     flow_run_id: str | None = None
     provisional_years: str | None = None  # deadline reaches years without holiday data
+    attributes: dict[str, Any] | None = None  # an imported source's unmapped columns
+    source_channel: str | None = None
 
     @classmethod
     def of(cls, row: Case) -> CaseRecord:

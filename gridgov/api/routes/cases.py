@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Query, Response
 
 from gridgov.api.access import check_visible
 from gridgov.api.deps import GatewayDep, IdemHeader, PrincipalDep
-from gridgov.api.queries import CaseFilter, list_cases
+from gridgov.api.queries import CaseFilter, attribute_filter, list_cases
 from gridgov.api.schemas import CaseCreated, CaseIn, CaseOut, CasePage, EventOut, Trail
 from gridgov.api.service import pick_key
 from gridgov.domain.enums import CaseStatus
@@ -70,6 +70,13 @@ def get_cases(
     opened_to: Annotated[datetime | None, Query(description="exclusive; ISO-8601")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
+    attr: Annotated[
+        list[str] | None,
+        Query(
+            max_length=300,
+            description="NAME=VALUE on an imported case's attributes (repeat: all must match)",
+        ),
+    ] = None,
 ) -> CasePage:
     tz = gw.rt.settings.timezone
     flt = CaseFilter(
@@ -85,6 +92,7 @@ def get_cases(
         opened_to=aware(opened_to, tz, "opened_to"),
         limit=limit,
         cursor=cursor,
+        attributes=tuple(attribute_filter(a) for a in attr or ()),
     )
     rows, nxt = list_cases(gw.rt.book.factory, who, flt)
     return CasePage(items=[CaseOut.of(r) for r in rows], next_cursor=nxt)
