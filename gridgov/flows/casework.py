@@ -64,6 +64,7 @@ def item_tags(item: Item) -> list[str]:
         f"family:{item.family.value}",
         f"category:{item.category}",
         f"dept:{item.lead_department}",
+        f"事项:{item.name_zh}",
     ]
 
 

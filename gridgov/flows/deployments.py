@@ -24,6 +24,15 @@ CITIZEN_CLOCK_EVERY = 60  # the 10-minute SMS promise is checked to the minute
 RISK_PATROLS_CRON = "30 7 * * *"  # daily, before office hours open
 MONTHLY_CRON = "0 2 1 * *"  # 02:00 on the 1st: the month before is complete
 SCHEDULE_TZ = "Asia/Shanghai"
+TIER_ZH = {1: "一级事项 现场纠正", 2: "二级事项 社区办理", 3: "三级事项 部门办理"}
+# The supervise deployment's page (Description tab) is where a supervisor finds the boards:
+# the UI's sidebar has no Artifacts entry in Prefect 3.8.8. Relative links stay on the UI.
+BOARDS_DESCRIPTION = (
+    "督办 sweep of the ledger, owed runs and pending notices. 每次巡查更新督办看板:"
+    "[全区督办看板](/artifacts/key/board-district) · 部门看板 `board-dept-<代码>`(如 "
+    "[城管](/artifacts/key/board-dept-cg))· 社区看板 `board-community-<代码>` · "
+    "[全部看板](/artifacts)。打开看板后点最上面(最新)的版本。"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +79,8 @@ def recurring_specs(supervise_every: int = SUPERVISE_EVERY) -> list[DeploymentSp
             "supervise",
             "gridgov.flows.casework",
             "supervise",
-            ["gridgov", "supervision"],
-            "督办 sweep of the ledger, owed runs and pending notices",
+            ["gridgov", "supervision", "督办看板"],
+            BOARDS_DESCRIPTION,
             Schedule(interval=supervise_every),
         ),
         DeploymentSpec(
@@ -121,7 +130,8 @@ def deployment_specs(
                 "gridgov.flows.items",
                 function_name(item.code),
                 ["gridgov", *item_tags(item)],
-                f"{item.name_zh} / {item.name_en}",
+                f"{item.name_zh} / {item.name_en} — {TIER_ZH[int(item.tier)]}(tier "
+                f"{int(item.tier)}),牵头单位 {item.lead_department}",
             )
         )
     return specs
