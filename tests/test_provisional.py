@@ -124,3 +124,27 @@ def test_assessment_states_the_working_time_data_it_used(runtime: Runtime) -> No
     )
     summary = dict(summary_frame(a).itertuples(index=False))
     assert summary["working time"] == a.working_time
+
+
+def test_healthz_says_when_holiday_data_is_missing(runtime: Runtime) -> None:
+    import httpx
+
+    from gridgov import clock
+    from gridgov.api.app import create_app
+
+    app = create_app(runtime, "none", key_ttl=0)
+    transport = httpx.ASGITransport(app=app)
+
+    async def health() -> dict[str, str]:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.get("/healthz")
+            assert r.status_code == 200  # alive all the same
+            body: dict[str, str] = r.json()
+            return body
+
+    import asyncio
+
+    with clock.use_clock(clock.SimClock(at(2026, 6, 1))):
+        assert asyncio.run(health())["holiday_data"] == "ok"
+    with clock.use_clock(clock.SimClock(at(2026, 12, 7))):
+        assert asyncio.run(health())["holiday_data"] == "missing 2027"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
+from gridgov import clock
 from gridgov.api import errors
 from gridgov.api.deps import Gateway
 from gridgov.api.edge import check_request
@@ -88,9 +89,16 @@ def create_app(
     ):
         app.include_router(router)
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness and launch mode (no key needed)")
+    @app.get(
+        "/healthz",
+        tags=["ops"],
+        summary="Liveness, launch mode and holiday-data coverage (no key needed)",
+    )
     def healthz() -> dict[str, str]:
-        return {"status": "ok", "launch_mode": mode or ""}
+        # Still alive without next year's holidays, but say so: deadlines are provisional.
+        missing = rt.calendar.missing_ahead(clock.now())
+        holidays = "missing " + ", ".join(map(str, missing)) if missing else "ok"
+        return {"status": "ok", "launch_mode": mode or "", "holiday_data": holidays}
 
     return app
 

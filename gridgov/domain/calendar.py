@@ -182,6 +182,13 @@ class WorkingCalendar:
         first, last = start.astimezone(self.tz).year, due.astimezone(self.tz).year
         return tuple(y for y in range(first, last + 1) if not self.covers(y))
 
+    def missing_ahead(self, now: datetime) -> tuple[int, ...]:
+        """Years without data that deadlines opened now may reach: this one, and from
+        1 November (the State Council publishes in November) the next."""
+        local = _aware(now).astimezone(self.tz)
+        years = [local.year] + ([local.year + 1] if local.month >= 11 else [])
+        return tuple(y for y in years if not self.covers(y))
+
     def without_years(self, years: Iterable[int]) -> WorkingCalendar:
         """This calendar as it was while ``years`` had no data: Monday–Friday, no warning.
 

@@ -64,10 +64,7 @@ def recount_provisional(book: CaseBook, at: datetime, actor: Actor) -> RecountRe
 def holiday_warning(book: CaseBook, now: datetime) -> str | None:
     """What the 督办 sweep artifact warns about: provisional cases, or no data for next year
     from 1 November on (the State Council publishes in November). ``None`` when all is well."""
-    cal = book.calendar
-    local = now.astimezone(cal.tz)
-    years = [local.year] + ([local.year + 1] if local.month >= 11 else [])
-    missing = [y for y in years if not cal.covers(y)]
+    missing = book.calendar.missing_ahead(now)
     counts = provisional_counts(book)
     parts = []
     if missing:
