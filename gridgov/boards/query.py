@@ -242,3 +242,15 @@ def read_boards(
         departments={k: snapshot(v) for k, v in by_dept.items()},
         communities={k: snapshot(v) for k, v in by_comm.items()},
     )
+
+
+def filter_clauses(
+    department: str | None = None, community: str | None = None
+) -> tuple[ColumnElement[bool], ...]:
+    """The board's own filters: the current holder, the community."""
+    out: list[ColumnElement[bool]] = []
+    if department:
+        out.append(Case.assignee == department)
+    if community:
+        out.append(Case.community_code == community)
+    return tuple(out)

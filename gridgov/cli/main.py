@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from gridgov.cli import api_cmd, assess, calendar_cmd, catalog, flows, keys, requests
+from gridgov.cli import api_cmd, assess, board_cmd, calendar_cmd, catalog, flows, keys, requests
 from gridgov.cli import exchange as exchange_cli
 from gridgov.cli import intake as intake_cli
 from gridgov.cli import simulate as simulate_cli
@@ -29,6 +29,7 @@ app.command(name="verify-export")(exchange_cli.verify_export)
 app.command()(intake_cli.intake)
 app.add_typer(intake_cli.risk_app, name="risk")
 app.add_typer(requests.app, name="requests")
+app.command(name="board")(board_cmd.board)
 app.command()(simulate_cli.simulate)
 
 

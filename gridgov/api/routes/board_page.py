@@ -23,10 +23,9 @@ from gridgov.api.access import visible_clause
 from gridgov.api.deps import GatewayDep
 from gridgov.api.keystore import Principal
 from gridgov.boards.labels import LEVEL_ZH, holder_zh, local, place_zh, zone_label
-from gridgov.boards.query import LEVELS, read_board
+from gridgov.boards.query import LEVELS, filter_clauses, read_board
 from gridgov.boards.render import text_lines
 from gridgov.domain.enums import Role, TerritoryKind
-from gridgov.ledger.models import Case
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
@@ -67,11 +66,7 @@ def board_page(
     rt = gw.rt
     cat, tz = rt.catalog, rt.calendar.tz
     now = clock.now()
-    where = [visible_clause(who)]
-    if dept:
-        where.append(Case.assignee == dept)
-    if community:
-        where.append(Case.community_code == community)
+    where = [visible_clause(who), *filter_clauses(dept, community)]
     lvl = level if level in LEVELS else None
     with rt.book.factory() as s:
         snap = read_board(s, rt.calendar, now, where=tuple(where), level=lvl, limit=ROWS)
