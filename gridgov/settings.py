@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gridgov.domain.enums import LaunchMode
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDGOV_", env_file=".env", extra="ignore")
@@ -51,9 +53,8 @@ class Settings(BaseSettings):
         description="Keyless Open311 reads per client address and minute (bursts of 60); "
         "0: no limit. Keyed /v1 reads are not limited.",
     )
-    launch_mode: str = Field(
-        default="deployment",
-        pattern="^(deployment|inline|none)$",
+    launch_mode: LaunchMode = Field(
+        default=LaunchMode.DEPLOYMENT,
         description="How the API starts flows: deployment run, in-process, or record only",
     )
 

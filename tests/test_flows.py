@@ -294,13 +294,13 @@ async def test_citizen_callback_policies(rt: Runtime, monkeypatch: pytest.Monkey
 
 async def test_deployment_mode_schedules_a_run_with_the_answer(rt: Runtime) -> None:
     """How the gateway starts the next step: a run of the item deployment via Prefect's API."""
+    from gridgov.domain.enums import LaunchMode
     from gridgov.flows.deployments import DEPLOYMENT
     from gridgov.flows.items import item_flow
-    from gridgov.flows.launch import Mode
 
     it = item(rt, Tier.DEPARTMENT)
     await (await item_flow(it.code).ato_deployment(DEPLOYMENT)).apply()
-    launcher = Launcher(rt, Mode.DEPLOYMENT)
+    launcher = Launcher(rt, LaunchMode.DEPLOYMENT)
     case, run = await launcher.report(new(rt, it), PATROLLER, at(2026, 11, 23, 9), "dep")
     assert run.state.is_scheduled()
     assert run.parameters["case_no"] == case.case_no

@@ -21,6 +21,7 @@ from gridgov.api.routes.cases import router as cases_router
 from gridgov.api.routes.intake import router as intake_router
 from gridgov.api.service import CaseService
 from gridgov.api.throttle import Throttle
+from gridgov.domain.enums import LaunchMode
 from gridgov.domain.errors import InvalidInput
 from gridgov.runtime import Runtime
 
@@ -40,7 +41,7 @@ grid-governance cases here; citizen apps use Open311 GeoReport v2 under `/open31
 
 
 def create_app(
-    rt: Runtime | None = None, mode: str | None = None, *, key_ttl: float = 5.0
+    rt: Runtime | None = None, mode: LaunchMode | str | None = None, *, key_ttl: float = 5.0
 ) -> FastAPI:
     """The gateway over ``rt`` (default: the process runtime from ``GRIDGOV_*``).
 
@@ -51,7 +52,7 @@ def create_app(
 
     rt = rt or default_runtime()
     mode = mode or rt.settings.launch_mode
-    if mode == "inline" and rt is not default_runtime():
+    if mode == LaunchMode.INLINE and rt is not default_runtime():
         # The flows read the process-wide runtime; a second one would split the ledger.
         raise InvalidInput("inline mode runs on the process runtime: pass rt=None", field="rt")
     app = FastAPI(

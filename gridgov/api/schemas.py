@@ -27,7 +27,7 @@ from gridgov.domain.commands import (
     Reroute,
     WithReason,
 )
-from gridgov.domain.enums import TimeUnit
+from gridgov.domain.enums import LaunchMode, TimeUnit
 from gridgov.domain.text import CleanText
 from gridgov.ledger.records import CaseRecord, EventRecord
 
@@ -186,7 +186,7 @@ class RunOut(BaseModel):
     """What was started after recording: a scheduled deployment run, an in-process run, or
     nothing (launch mode ``none``)."""
 
-    mode: Literal["deployment", "inline", "none"]
+    mode: LaunchMode
     flow_run_id: str | None = None
     state: str | None = None
     waits: str | None = Field(

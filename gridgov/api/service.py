@@ -23,7 +23,7 @@ from gridgov.api.errors import LaunchFailed
 from gridgov.api.keystore import Principal
 from gridgov.api.schemas import ActionOut, CaseCreated, CaseIn, CaseOut, EventOut, RunOut
 from gridgov.domain.commands import Answer, NewCase
-from gridgov.domain.enums import Role
+from gridgov.domain.enums import LaunchMode, Role
 from gridgov.domain.errors import GridgovError, InvalidInput, NotPermitted
 from gridgov.domain.lifecycle import Actor, EventKind
 from gridgov.ledger.records import ActResult, CaseRecord
@@ -31,8 +31,6 @@ from gridgov.runtime import Runtime
 
 if TYPE_CHECKING:
     from gridgov.flows.launch import Launcher
-
-MODES = ("deployment", "inline", "none")
 
 
 def stored_key(prefix: str, client_key: str) -> str:
@@ -67,20 +65,23 @@ def pick_key(header: str | None, body: str | None) -> str | None:
 @dataclass
 class CaseService:
     rt: Runtime
-    mode: str = "none"
+    mode: LaunchMode | str = LaunchMode.NONE
     _launcher: Launcher | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InvalidInput(f"launch mode must be one of {MODES}", field="launch_mode")
+        try:
+            self.mode = LaunchMode(self.mode)
+        except ValueError:
+            modes = ", ".join(m.value for m in LaunchMode)
+            raise InvalidInput(f"launch mode must be one of {modes}", field="launch_mode") from None
 
     def launcher(self) -> Launcher:
         # Imported here: the flows module builds one flow per catalogue item at import time,
         # which a record-only gateway (mode none) does not need.
-        from gridgov.flows.launch import Launcher, Mode
+        from gridgov.flows.launch import Launcher
 
         if self._launcher is None:
-            self._launcher = Launcher(self.rt, Mode(self.mode))
+            self._launcher = Launcher(self.rt, LaunchMode(self.mode))
         return self._launcher
 
     # ------------------------------------------------------------------ create
@@ -112,12 +113,12 @@ class CaseService:
                 payload=body.fix.model_dump(exclude_none=True),
                 key=f"{stored_key}:fix",
             )
-        if self.mode == "none":
+        if self.mode == LaunchMode.NONE:
             case = opened.case
             if fix is not None:
                 case = (await self._record(case.case_no, fix, at)).case
             return CaseCreated(
-                case=CaseOut.of(case), replayed=opened.replayed, run=RunOut(mode="none")
+                case=CaseOut.of(case), replayed=opened.replayed, run=RunOut(mode=LaunchMode.NONE)
             )
         case, run = await self.start_report(opened.case, new, actor, at, stored_key, fix)
         return CaseCreated(case=CaseOut.of(case), replayed=opened.replayed, run=run)
@@ -133,8 +134,8 @@ class CaseService:
     ) -> tuple[CaseRecord, RunOut]:
         """Start the item flow of a case already recorded under ``key`` (the flow replays the
         record); mode ``none`` starts nothing. 503 ``launch_failed`` when the start fails."""
-        if self.mode == "none":
-            return recorded, RunOut(mode="none")
+        if self.mode == LaunchMode.NONE:
+            return recorded, RunOut(mode=LaunchMode.NONE)
         try:
             case, run = await self.launcher().report(new, actor, at, key, fix)
         except GridgovError:
@@ -166,10 +167,11 @@ class CaseService:
         )
         at = clock.now()
         done = await self._record(case_no, answer, at)
-        run = RunOut(mode="none")
-        if self.mode != "none":
+        run = RunOut(mode=LaunchMode.NONE)
+        if self.mode != LaunchMode.NONE:
             try:
-                run = await self._run(await self.launcher().answer(case_no, answer, at))
+                # One answer, one transaction: the launcher starts from what _record wrote.
+                run = await self._run(await self.launcher().answer(case_no, answer, at, done.case))
             except GridgovError:
                 raise
             except Exception as exc:
@@ -199,13 +201,13 @@ class CaseService:
 
     def _fresh(self, case: CaseRecord) -> CaseRecord:
         """In-process runs move the case on (dispatch, review…): show where it is now."""
-        return self.rt.book.get(case.case_no) if self.mode == "inline" else case
+        return self.rt.book.get(case.case_no) if self.mode == LaunchMode.INLINE else case
 
     async def _run(self, run: Any) -> RunOut:
-        if self.mode == "deployment":  # a FlowRun scheduled on the Prefect server
+        if self.mode == LaunchMode.DEPLOYMENT:  # a FlowRun scheduled on the Prefect server
             state = getattr(run, "state", None)
             return RunOut(
-                mode="deployment",
+                mode=LaunchMode.DEPLOYMENT,
                 flow_run_id=str(run.id),
                 state=getattr(state, "name", None),
             )
@@ -214,7 +216,7 @@ class CaseService:
         from gridgov.flows.casework import waits_of
 
         return RunOut(
-            mode="inline",
+            mode=LaunchMode.INLINE,
             flow_run_id=str(run_id) if run_id else None,
             state=getattr(run, "name", None),
             waits=await waits_of(run),

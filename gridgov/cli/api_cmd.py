@@ -23,12 +23,14 @@ def api(
     """Serve the department API and Open311 (docs at /docs, OpenAPI at /openapi.json)."""
     import uvicorn
 
+    from gridgov.domain.enums import LaunchMode
     from gridgov.domain.errors import InvalidInput
     from gridgov.runtime import default_runtime, reset_runtime
 
     if mode is not None:
-        if mode not in ("deployment", "inline", "none"):
-            raise InvalidInput("mode must be deployment, inline or none", field="--mode")
+        if mode not in set(LaunchMode):
+            modes = ", ".join(m.value for m in LaunchMode)
+            raise InvalidInput(f"mode must be one of {modes}", field="--mode")
         os.environ["GRIDGOV_LAUNCH_MODE"] = mode  # read again by each worker process
         reset_runtime()
     rt = default_runtime()

@@ -112,3 +112,11 @@ class TerritoryKind(StrEnum):
     STREET = "street"  # 街道
     COMMUNITY = "community"  # 社区
     GRID = "grid"  # 网格
+
+
+class LaunchMode(StrEnum):
+    """How the gateway starts a case's flow after recording it (GRIDGOV_LAUNCH_MODE)."""
+
+    DEPLOYMENT = "deployment"  # a run of the item's deployment, picked up by a worker
+    INLINE = "inline"  # the flow runs in the gateway's process
+    NONE = "none"  # record only; something else moves the case on

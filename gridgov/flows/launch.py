@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from prefect import tags
@@ -17,6 +16,7 @@ from prefect.client.schemas.objects import State
 from prefect.deployments import arun_deployment
 
 from gridgov.domain.commands import Answer, NewCase
+from gridgov.domain.enums import LaunchMode
 from gridgov.domain.lifecycle import Actor
 from gridgov.flows.casework import REVIEW_KINDS, flow_name, item_tags, review_case
 from gridgov.flows.deployments import DEPLOYMENT
@@ -24,11 +24,6 @@ from gridgov.flows.items import item_flow
 from gridgov.ledger.progress import answer_actor
 from gridgov.ledger.records import CaseRecord
 from gridgov.runtime import Runtime
-
-
-class Mode(StrEnum):
-    INLINE = "inline"
-    DEPLOYMENT = "deployment"
 
 
 def run_tags(rt: Runtime, case: CaseRecord) -> list[str]:
@@ -42,7 +37,7 @@ def run_tags(rt: Runtime, case: CaseRecord) -> list[str]:
 
 
 class Launcher:
-    def __init__(self, rt: Runtime, mode: Mode = Mode.INLINE) -> None:
+    def __init__(self, rt: Runtime, mode: LaunchMode = LaunchMode.INLINE) -> None:
         self.rt = rt
         self.mode = mode
 
@@ -63,10 +58,15 @@ class Launcher:
             case = await asyncio.to_thread(self._record, case.case_no, fix, at)
         return case, await self._start(case, fix, at)
 
-    async def answer(self, case_no: str, answer: Answer, at: datetime) -> Any:
+    async def answer(
+        self, case_no: str, answer: Answer, at: datetime, recorded: CaseRecord | None = None
+    ) -> Any:
         """Record the answer (refused at once, with nothing written, if not allowed), then
-        run the case's next step; the flow replays the recorded answer by its key."""
-        recorded = await asyncio.to_thread(self._record, case_no, answer, at)
+        run the case's next step; the flow replays the recorded answer by its key.
+        ``recorded``: the case as the caller's own transaction already recorded the answer
+        (the gateway), so it is not applied a second time."""
+        if recorded is None:
+            recorded = await asyncio.to_thread(self._record, case_no, answer, at)
         return await self._start(recorded, answer, at)
 
     def _record(self, case_no: str, answer: Answer, at: datetime) -> CaseRecord:
@@ -77,7 +77,7 @@ class Launcher:
     async def _start(self, case: CaseRecord, answer: Answer | None, at: datetime) -> Any:
         review = answer is not None and answer.kind.value in REVIEW_KINDS
         params: dict[str, Any] = {"case_no": case.case_no, "answer": answer, "at": at}
-        if self.mode == Mode.DEPLOYMENT:
+        if self.mode == LaunchMode.DEPLOYMENT:
             name = f"{'review-case' if review else flow_name(case.item_code)}/{DEPLOYMENT}"
             if answer is not None:
                 params["answer"] = answer.model_dump(mode="json")
