@@ -141,3 +141,19 @@ def test_bulk_intake_writes_the_case_books_rows_column_for_column(runtime: Runti
     # The dispatch is the automatic step progress.advance takes: same key rule, same payload.
     assert bulk_events[1]["idempotency_key"] == keys.follow_up(bulk_no, 1, "dispatched")
     assert bulk_events[1]["payload"] == book_events[1]["payload"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"item_version": 1, "source": "ai_camera", "event_id": "e-1", "fraction": 0.8},
+        "社区 \"quoted\"\n",
+        [1, None, True, 2.5e300, {"nested": ["x"]}],
+        {},
+        10**20,
+    ],
+)
+def test_json_text_is_what_sqlalchemy_stores(value: Any) -> None:
+    import json
+
+    assert rows.json_text(value) == json.dumps(value)

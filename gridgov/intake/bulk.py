@@ -131,6 +131,7 @@ class _Plan:
     lead: str
     assisting: tuple[str, ...]
     assisting_json: str
+    dispatched_json: str  # the dispatch event's payload (the same for every case of the item)
     rules: DeadlineRules
 
 
@@ -356,6 +357,9 @@ class BulkIntake:
                 lead=item.lead_department,
                 assisting=tuple(item.assisting_departments),
                 assisting_json=json_text(list(item.assisting_departments)),
+                dispatched_json=json_text(
+                    {"department": route.default_handler(item.lead_department)}
+                ),
                 rules=self.book.rules(*key),
             )
         return plan
@@ -469,7 +473,7 @@ class BulkIntake:
             steps = [(EventKind.CREATED, facts, created_key)]
             if p.dispatch:
                 key = keys.follow_up(case_no, 1, EventKind.DISPATCHED)  # as progress.advance
-                body = json_text({"department": p.assignee})
+                body = p.dispatched_json
                 event_rows.append(
                     event_row(
                         case_id,
