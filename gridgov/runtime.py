@@ -14,6 +14,7 @@ from gridgov.item_catalog.loader import Catalog, load_catalog
 from gridgov.ledger.casebook import CaseBook
 from gridgov.ledger.catalog_store import SyncReport, sync_catalog
 from gridgov.ledger.db import make_engine, migrate, transaction
+from gridgov.ledger.zone import check_zone, record_zone
 from gridgov.settings import Settings, get_settings
 
 
@@ -29,7 +30,12 @@ class Runtime:
         """Create/upgrade the schema and load the catalogue into it (idempotent)."""
         migrate(self.engine)
         with transaction(self.book.factory) as s:
+            record_zone(s, self.calendar.tz.key)
             return sync_catalog(s, self.catalog)
+
+    def check_zone(self) -> None:
+        """Refuse to work on a ledger recorded in another zone (InvalidInput, field timezone)."""
+        check_zone(self.engine, self.calendar.tz.key)
 
 
 def build_runtime(settings: Settings | None = None, catalog: Catalog | None = None) -> Runtime:

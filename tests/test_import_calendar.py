@@ -78,3 +78,30 @@ def test_calendar_spec_is_checked_when_loaded(tmp_path: Path, runtime: Runtime) 
     with pytest.raises(InvalidInput) as err:
         load_mapping(path, runtime.catalog)
     assert err.value.field == "calendar.holidays_file"
+
+
+def test_ledger_records_its_zone_and_refuses_another(runtime: Runtime, tmp_path: Path) -> None:
+    from gridgov.ledger.zone import check_zone, recorded_zone
+    from gridgov.runtime import build_runtime
+    from gridgov.settings import Settings
+
+    assert recorded_zone(runtime.engine) == "Asia/Shanghai"  # written by init (the template)
+    runtime.init_ledger()  # the same zone again: fine
+    other = build_runtime(
+        Settings(database_url=runtime.settings.ledger_url, timezone="Europe/Berlin"),
+        runtime.catalog,
+    )
+    try:
+        for attempt in (other.init_ledger, other.check_zone):
+            with pytest.raises(InvalidInput) as err:
+                attempt()
+            assert err.value.field == "timezone"
+            assert "counts days in 'Asia/Shanghai'" in err.value.message
+        m = load_mapping(FIXTURES / "hotline_mapping.yaml", other.catalog)
+        with pytest.raises(InvalidInput, match="GRIDGOV_TIMEZONE=Asia/Shanghai"):
+            Importer(other.book, m, now=NOW, rejects=tmp_path / "r.csv", allow_other_zone=True).run(
+                open_file(FIXTURES / "hotline_bom.csv", m)
+            )
+    finally:
+        other.engine.dispose()
+    check_zone(runtime.engine, "Asia/Shanghai")

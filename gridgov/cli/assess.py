@@ -48,6 +48,7 @@ def assess(
 
     chosen = load_scheme(scheme)  # a bad scheme fails before touching the ledger
     rt = build_runtime()
+    rt.check_zone()
     now = datetime.now(UTC)
     m = Month.parse(month) if month else Month.previous(now, rt.calendar.tz)
     with Progress(

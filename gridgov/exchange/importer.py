@@ -40,6 +40,7 @@ from gridgov.exchange.rejects import Reason, Reject, RejectFile
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
 from gridgov.ledger.models import Case
 from gridgov.ledger.rows import EVENT_COLUMNS, Encoder
+from gridgov.ledger.zone import check_zone
 
 ATTEMPTS = 3
 Progress = Callable[[int, int], None]  # (records read so far, records in the source)
@@ -156,6 +157,7 @@ class Importer:
         self._ahead: _Ahead | None = None
 
     def _check_ledger(self) -> None:
+        check_zone(self.book.engine, self.book.calendar.tz.key)
         cat = self.book.catalog
         missing = store.missing_references(
             self.book.engine,

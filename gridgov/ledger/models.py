@@ -58,6 +58,15 @@ class CatalogItem(Base):
     loaded_at: Mapped[datetime]
 
 
+class LedgerSetting(Base):
+    """Facts about the ledger itself, e.g. the zone its days and months are counted in."""
+
+    __tablename__ = "ledger_settings"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime]
+
+
 class CaseCounter(Base):
     """Per-day sequence behind case numbers like ``C20261123-000123``."""
 
