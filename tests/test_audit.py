@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 from gridgov.assessments.audit.runner import AuditReport, run_audit
+from gridgov.assessments.engine import assess
 from gridgov.assessments.period import Month
+from gridgov.assessments.scheme import load_scheme
 from gridgov.cli.main import app
 from gridgov.item_catalog.loader import Catalog
 from gridgov.ledger.models import Case, CaseEvent
@@ -63,7 +66,7 @@ def audited(runtime: Runtime, catalog: Catalog) -> Audited:
 def test_clean_ledger_passes_every_check(audited: Audited) -> None:
     report = audited.audit()
     assert report.success, [(r.check, r.examples, r.error) for r in report.failed]
-    assert len(report.results) == 39
+    assert len(report.results) == 48
     assert report.rows == {"cases": 12, "events": 86}  # N is open: in October's scope
 
 
@@ -121,8 +124,9 @@ CORRUPTIONS = [
     _c("required field missing", "D", _case("D", handle_due=None),
        "required_handle_due", "deadline_handle"),
     _c("closed case without closed_at", "I", _case("I", closed_at=None),
-       "closed_has_closed_at", "kpi_reconciles"),
-    _c("closed before opened", "C", _before_opened, "closed_after_opened"),
+       "closed_has_closed_at", "kpi_reconciles", "closed_at_matches_trail"),
+    _c("closed before opened", "C", _before_opened, "closed_after_opened",
+       "closed_at_matches_trail"),
     _c("event out of time order", "D",
        _event("D", 4, "arrived", at=datetime(2026, 10, 26, 0, tzinfo=UTC)),
        "events_in_time_order"),
@@ -132,7 +136,8 @@ CORRUPTIONS = [
     _c("field fix drawn for a spot check, never reviewed", "F", _case("F", spot_check=True),
        "closure_reviewed"),
     _c("closed without a passed review", "A",
-       _event("A", None, "review_passed", kind="review_started"), "closure_reviewed"),
+       _event("A", None, "review_passed", kind="review_started"), "closure_reviewed",
+       "transition_allowed"),
     # Version 2 starts on 15 Oct; I was opened on 14 Oct (and v2 has other deadlines).
     _c("item version not in force", "I", _case("I", item_version=2),
        "item_version_valid", "deadline_handle"),
@@ -150,13 +155,31 @@ CORRUPTIONS = [
     _c("grid of another community", "J", _case("J", grid_code="ZQ-S2-C3-G1"),
        "grid_in_community"),
     _c("unknown department on an event", "B",
-       _event("B", None, "acknowledged", department="NOPE"), "known_event_department"),
-    _c("rating out of range", "E", _case("E", rating="excellent"), "rating_in_range"),
+       _event("B", None, "acknowledged", department="NOPE"), "known_event_department",
+       "actor_holds_case"),
+    _c("rating out of range", "E", _case("E", rating="excellent"), "rating_in_range",
+       "rating_matches_trail"),
     _c("callback rating out of range", "H",
        _event("H", 7, "rated", payload={"rating": "great"}), "event_rating_in_range"),
+    # What a department wanting a better rank would change (issue 16).
+    _c("holder moved with no re-route", "D", _case("D", assignee="ZSC"), "holder_matches_trail"),
+    _c("rating improved on the case only", "B", _case("B", rating="satisfied"),
+       "rating_matches_trail"),
+    _c("dispatch target edited in place", "A",
+       _event("A", None, "dispatched", payload={"department": "ZSC"}),
+       "holder_matches_trail", "actor_holds_case"),
+    _c("review passed by the handling department's officer", "C",
+       _event("C", None, "review_passed", department="ZSC"), "review_independent"),
+    _c("event fired by a role the table forbids", "H",
+       _event("H", None, "reopened", role="citizen"), "role_allowed"),
+    _c("event starts from another state", "E",
+       _event("E", None, "acknowledged", from_status="reported"),
+       "status_chained", "transition_allowed"),
+    _c("handling time moved on the case only", "B",
+       _shift("B", "handled_at", timedelta(hours=-20)), "handled_at_matches_trail"),
     # Moving a closure into November: the KPI tables lose it, the event log still has it.
     _c("KPI does not reconcile", "A", _shift("A", "closed_at", timedelta(days=40)),
-       "kpi_reconciles"),
+       "kpi_reconciles", "closed_at_matches_trail"),
 ]  # fmt: skip
 
 
@@ -210,7 +233,21 @@ def test_corruption_batches_cover_every_check_but_the_clean_ones() -> None:
     # case book; their expectations guard imports and restores, not tested by corruption.
     assert {"known_assignee", "known_lead_department", "known_grid", "known_street",
             "known_event_kind", "required_case_no"} & covered == set()  # fmt: skip
-    assert len(covered) == 20
+    assert len(covered) == 29
+
+
+def test_the_assessment_takes_the_holder_from_the_trail_not_the_case_row(
+    audited: Audited,
+) -> None:
+    def overdue() -> dict[str, int]:
+        a = assess(audited.engine, audited.lg.rt.calendar, Month(2026, 10), load_scheme(), now=NOW)
+        t = a.tables["department"]
+        return {d: int(t.loc[d, "overdue"]) for d in ("ZCG", "ZSC")}
+
+    before = overdue()
+    audited.update_case("D", assignee="ZSC")  # D is overdue with ZCG; no re-route in its trail
+    assert overdue() == before
+    assert before["ZCG"] >= 1
 
 
 @pytest.fixture
@@ -222,17 +259,54 @@ def cli_env(audited: Audited, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     reset_runtime()
 
 
-def test_cli_audit_writes_data_docs_and_exits_1_naming_the_failed_check(
+def test_cli_audit_writes_an_offline_page_and_exits_1_naming_the_check_and_case(
     cli_env: Audited, tmp_path: Path
 ) -> None:
     runner = CliRunner()
-    ok = runner.invoke(app, ["audit", "--month", "2026-10", "--out", str(tmp_path / "a")])
+    out = tmp_path / "a"
+    ok = runner.invoke(app, ["audit", "--month", "2026-10", "--out", str(out)])
     assert ok.exit_code == 0, ok.output
-    assert "all 39 checks passed" in ok.output
-    docs = tmp_path / "a" / "audit" / "gx" / "uncommitted" / "data_docs" / "local_site"
-    assert (docs / "index.html").exists()
-    assert any(docs.joinpath("validations").rglob("*.html"))
+    assert ok.output.startswith("auditing 2026-10: loading")  # says something before imports
+    assert "all 48 checks passed" in ok.output
+    page = out / "audit" / "index.html"
+    html = page.read_text(encoding="utf-8")
+    # Offline: nothing loaded from elsewhere; our checks' own words, the month and the ledger.
+    assert "<script" not in html and "http" not in html.replace("http-equiv", "")
+    assert "2026-10" in html and "all 48 checks passed" in html
+    words = "the case&#x27;s assignee is the department its last dispatch/re-route sent it to"
+    assert words in html
+    assert cli_env.engine.url.database in html
+    (out / "audit" / "stale.html").write_text("old run")
     cli_env.update_case("B", rating="excellent")
-    bad = runner.invoke(app, ["audit", "--month", "2026-10", "--out", str(tmp_path / "b")])
+    bad = runner.invoke(app, ["audit", "--month", "2026-10", "--out", str(out)])
     assert bad.exit_code == 1
     assert "audit failed" in bad.output and "rating_in_range" in bad.output
+    b = cli_env.cases["B"]
+    assert f"rating_matches_trail: {b}: the case row's rating is excellent" in bad.output
+    assert "np." not in bad.output
+    assert sorted(p.name for p in (out / "audit").iterdir()) == ["index.html"]  # replaced
+    html = page.read_text(encoding="utf-8")
+    assert "FAILED" in html and b in html
+
+
+def test_cli_audit_checks_published_reports_against_the_ledger(
+    cli_env: Audited, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    reports = tmp_path / "published"
+    made = runner.invoke(app, ["assess", "--month", "2026-10", "--out", str(reports)])
+    assert made.exit_code == 0, made.output
+    args = ["audit", "--month", "2026-10", "--out", str(tmp_path / "a"), "--reports", str(reports)]
+    ok = runner.invoke(app, args)
+    assert ok.exit_code == 0, ok.output
+    assert "all 49 checks passed" in ok.output
+    # A hand edit of the published department table: ZCG's overdue count lowered by one.
+    path = reports / "2026-10-department.csv"
+    df = pd.read_csv(path, encoding="utf-8-sig")
+    row = df.index[df["code"] == "ZCG"][0]
+    df.loc[row, "overdue"] -= 1
+    df.to_csv(path, index=False, encoding="utf-8-sig")
+    bad = runner.invoke(app, args)
+    assert bad.exit_code == 1, bad.output
+    assert "published_reports_match" in bad.output
+    assert "2026-10-department.csv: code ZCG, overdue: published" in bad.output

@@ -62,6 +62,8 @@ def test_export_reads_back_as_the_assessment_and_audit_extracts(
         fmt,
         "Asia/Shanghai",
     )
+    assert set(manifest["sha256"]) == names - {"manifest.json"}
+    assert all(len(d) == 64 for d in manifest["sha256"].values())
 
     window = Window.of(OCTOBER, runtime.calendar.tz, AFTER)
     live = read_ledger(runtime.engine, window)
@@ -138,3 +140,19 @@ def test_bad_format_and_an_unstarted_month_are_refused(runtime: Runtime, tmp_pat
         )
     with pytest.raises(InvalidInput, match="not an export"):
         load_export(tmp_path)
+
+
+def test_an_exported_file_edited_after_export_is_refused_by_name(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    _ledger(runtime, tmp_path)
+    out = tmp_path / "csv"
+    export_period(runtime.engine, runtime.calendar.tz, OCTOBER, "csv", out, now=AFTER)
+    load_export(out)  # untouched: reads
+    events = out / "events.csv"
+    text = events.read_text(encoding="utf-8")
+    assert "dispatched" in text
+    events.write_text(text.replace("dispatched", "rerouted", 1), encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"events\.csv: its SHA-256 differs") as exc:
+        load_export(out)
+    assert exc.value.field == "directory"

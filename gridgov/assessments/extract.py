@@ -193,14 +193,13 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
     """The month's cases' events (``KINDS``; reports only from the month), by case and seq.
 
     ``detail`` is the payload field the rules need: the target department of a dispatch or
-    re-route, the department on a return, the rating of a callback. A case that was never
-    returned still sits with the department it was dispatched to, so its dispatch target is
-    the case's assignee and needs no JSON parsing (JSON parsing is most of the query's cost).
+    re-route, the department on a return, the rating of a callback. The holder is always read
+    from the trail, never from ``cases.assignee``: a hand-edited assignee must not move blame
+    (the audit's ``holder_matches_trail`` compares the two).
     """
     pl = CaseEvent.payload
     kind = CaseEvent.kind
     detail = case(
-        (and_(kind == "dispatched", Case.return_count == 0), Case.assignee),
         (kind.in_(("dispatched", "rerouted", "returned")), pl["department"].as_string()),
         (kind == "rated", pl["rating"].as_string()),
         else_=None,

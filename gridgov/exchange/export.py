@@ -120,6 +120,8 @@ def export_period(
         "rows": rows,
         "scope": SCOPE,
         "times": "UTC",
+        # An auditor proves the files are the ones exported (``read_manifest`` checks them).
+        "sha256": {p.name: sha256_of(p) for p in files},
     }
     path = _write_manifest(out, manifest, files)
     return ExportResult(out, [*files, path], rows, window)
@@ -230,7 +232,22 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise InvalidInput(f"{path}: not an export ({exc})", field="directory") from exc
     if data.get("format") not in FORMATS:
         raise InvalidInput(f"{path}: unknown format {data.get('format')!r}", field="format")
+    for name, digest in data.get("sha256", {}).items():
+        file = Path(directory) / name
+        if not file.exists() or sha256_of(file) != digest:
+            raise InvalidInput(
+                f"{file}: its SHA-256 differs from the manifest's (changed since export)",
+                field="directory",
+            )
     return data
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def export_window(manifest: dict[str, Any]) -> Window:

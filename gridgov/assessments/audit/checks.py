@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from gridgov.assessments.audit.extract import AuditExtract
+from gridgov.assessments.audit.falsification import case_checks, event_checks
 from gridgov.assessments.extract import NEVER
 from gridgov.assessments.rules import NO_LIMIT, rule_table, rules_for
 from gridgov.domain.calendar import Duration, WorkingCalendar
@@ -140,8 +141,8 @@ def _extension_spans(
 
 
 def build_frames(ex: AuditExtract, cal: WorkingCalendar) -> AuditFrames:
-    cases = ex.cases.copy()
-    ev = ex.events
+    ev = event_checks(ex.events, ex.cases)
+    cases = case_checks(ex.cases, ev)
     n = len(cases)
     slot = pd.Index(cases["id"]).get_indexer(ev["case_id"].to_numpy())
     kind = ev["kind"].astype(object).to_numpy()
@@ -211,6 +212,7 @@ def build_frames(ex: AuditExtract, cal: WorkingCalendar) -> AuditFrames:
 
     events = ev.assign(
         at=_datetimes(ev["at"].to_numpy()).to_numpy(),
+        recorded_at=_datetimes(ev["recorded_at"].to_numpy()).to_numpy(),
         gap_seconds=_gaps(ev["at"].to_numpy(), case_ids),
     )
     closed = cases[is_closed]

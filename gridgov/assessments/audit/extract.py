@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 
 from gridgov.assessments.extract import Kind, Spec, alive_filter, frame, read_reference
 from gridgov.assessments.period import Window
+from gridgov.assessments.trail import ROUTE
 from gridgov.ledger.models import Case, CaseEvent
 
 CASE_COLUMNS: list[tuple[str, Kind]] = [
@@ -69,9 +70,15 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
             CaseEvent.seq,
             CaseEvent.kind,
             CaseEvent.at,
+            CaseEvent.recorded_at,
+            CaseEvent.role,
+            CaseEvent.actor,
             CaseEvent.department,
+            CaseEvent.community,
             CaseEvent.from_status,
             CaseEvent.to_status,
+            # The department a dispatch/re-route sent the case to (the trail's holder).
+            case((CaseEvent.kind.in_(ROUTE), pl["department"].as_string()), else_=None),
             case((CaseEvent.kind == "rated", pl["rating"].as_string()), else_=None),
             case((CaseEvent.kind == "extension_granted", pl["amount"].as_string()), else_=None),
             case((CaseEvent.kind == "extension_granted", pl["unit"].as_string()), else_=None),
@@ -85,9 +92,14 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
         ("seq", "int"),
         ("kind", "obj"),
         ("at", "time"),
+        ("recorded_at", "time"),
+        ("role", "obj"),
+        ("actor", "obj"),
         ("department", "obj"),
+        ("community", "obj"),
         ("from_status", "obj"),
         ("to_status", "obj"),
+        ("target", "obj"),
         ("rating", "obj"),
         ("ext_amount", "obj"),
         ("ext_unit", "obj"),

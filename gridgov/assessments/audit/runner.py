@@ -5,27 +5,33 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
 from gridgov.assessments.audit.checks import AuditFrames, build_frames
 from gridgov.assessments.audit.extract import RAW_COUNTS, read_audit
-from gridgov.assessments.audit.suites import Check, build_checks
+from gridgov.assessments.audit.falsification import EXPLAIN_CASE
+from gridgov.assessments.audit.page import render_page, write_page
 from gridgov.assessments.engine import count_tables
 from gridgov.assessments.extract import read_ledger
 from gridgov.assessments.facts import derive
 from gridgov.assessments.period import Month, Window
 from gridgov.domain.calendar import WorkingCalendar
 
+if TYPE_CHECKING:
+    from gridgov.assessments.audit.suites import Check
+
+MAX_DETAILS = 20
 INDEX_COLUMNS = {
     "cases": ["case_no"],
     "closed": ["case_no"],
-    "events": ["case_id", "seq"],
+    "events": ["case_no", "seq", "kind", "problem"],
     "kpi": ["metric"],
 }
 
@@ -39,6 +45,7 @@ class CheckResult:
     unexpected: int
     examples: list[Any]
     error: str | None = None
+    details: list[str] = field(default_factory=list)  # failing case numbers, with what is wrong
 
 
 @dataclass
@@ -79,36 +86,66 @@ def run_audit(
     *,
     now: datetime | None = None,
     docs_dir: Path | None = None,
+    reports_dir: Path | None = None,
+    ledger: str = "",
+    progress: Callable[[str], None] | None = None,
 ) -> AuditReport:
-    """Validate the month's ledger data; with ``docs_dir``, also build Data Docs there."""
+    """Validate the month's ledger data; with ``reports_dir``, also the published reports
+    there; with ``docs_dir``, write the offline HTML page there (the folder is replaced)."""
+    say = progress or (lambda _step: None)
     window = Window.of(month, cal.tz, now)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    say("reading the ledger")
     ex = read_audit(engine, window)
+    say("recomputing deadlines and trails")
     frames = build_frames(ex, cal)
+    say("recounting the KPIs")
     kpi = kpi_frame(engine, cal, window, ex.raw_counts)
     timings["extract and derive"] = time.perf_counter() - t0
+    say("loading Great Expectations")
+    from gridgov.assessments.audit.suites import build_checks  # slow import: GX (~3 s)
+
     checks = build_checks(frames.reference)
     t1 = time.perf_counter()
-    results, docs = validate(frames, kpi, checks, month.label, docs_dir)
+    say("validating")
+    results = validate(frames, kpi, checks, month.label)
     timings["great expectations"] = time.perf_counter() - t1
+    if reports_dir is not None:
+        say("comparing the published reports")
+        t2 = time.perf_counter()
+        results.append(_published(engine, cal, month, reports_dir))
+        timings["published reports"] = time.perf_counter() - t2
     rows = {"cases": len(frames.cases), "events": len(frames.events)}
+    docs = None
+    if docs_dir is not None:
+        say("writing the report")
+        html = render_page(
+            month.label,
+            f"{window.start.isoformat()} to {window.cutoff.isoformat()}",
+            ledger,
+            rows,
+            results,
+        )
+        docs = write_page(docs_dir, html)
     return AuditReport(window, results, rows, docs, timings)
 
 
-def _context(docs_dir: Path | None) -> Any:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx  # slow import (~3 s): only when auditing
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+def _published(engine: Engine, cal: WorkingCalendar, month: Month, folder: Path) -> CheckResult:
+    from gridgov.assessments.audit.published import compare_published
 
-    ctx: Any
-    if docs_dir is None:
-        ctx = gx.get_context(mode="ephemeral")
-    else:
-        docs_dir.mkdir(parents=True, exist_ok=True)
-        ctx = gx.get_context(mode="file", project_root_dir=str(docs_dir))
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return ctx
+    problems, files = compare_published(engine, cal, month, folder)
+    if files:  # say what was compared, so a pass is not mistaken for "nothing found"
+        problems = problems or []
+    return CheckResult(
+        check="published_reports_match",
+        frame="reports",
+        description=f"the published reports in {folder} equal the KPIs recomputed from the ledger",
+        success=not problems,
+        unexpected=len(problems),
+        examples=[],
+        details=problems,
+    )
 
 
 def validate(
@@ -116,10 +153,10 @@ def validate(
     kpi: pd.DataFrame,
     checks: list[Check],
     label: str,
-    docs_dir: Path | None,
-) -> tuple[list[CheckResult], Path | None]:
-    import great_expectations as gx
-    from great_expectations.checkpoint.actions import UpdateDataDocsAction
+) -> list[CheckResult]:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx  # slow import (~3 s): only when auditing
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     data = {"cases": frames.cases, "closed": frames.closed, "events": frames.events, "kpi": kpi}
     by_id = {c.id: c for c in checks}
@@ -128,9 +165,11 @@ def validate(
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", UserWarning)
-        ctx = _context(docs_dir)
+        # Ephemeral: GX's Data Docs cannot be read offline; ``audit/page.py`` writes our page.
+        ctx: Any = gx.get_context(mode="ephemeral")
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         source = ctx.data_sources.add_or_update_pandas("ledger")
-        definitions = []
+        results: list[CheckResult] = []
         for name in data:
             asset = source.add_dataframe_asset(name)
             batch = asset.add_batch_definition_whole_dataframe(f"{name}-{label}")
@@ -142,34 +181,60 @@ def validate(
             vd = ctx.validation_definitions.add_or_update(
                 gx.ValidationDefinition(name=f"audit-{name}", data=batch, suite=suite)
             )
-            definitions.append((name, vd))
-        results: list[CheckResult] = []
-        docs: Path | None = None
-        for name, vd in definitions:
             fmt = {
                 "result_format": "COMPLETE",
                 "unexpected_index_column_names": INDEX_COLUMNS[name],
                 "partial_unexpected_count": 5,
             }
-            if docs_dir is None:
-                res = vd.run(batch_parameters={"dataframe": data[name]}, result_format=fmt)
-            else:
-                cp = ctx.checkpoints.add_or_update(
-                    gx.Checkpoint(
-                        name=f"audit-{name}",
-                        validation_definitions=[vd],
-                        actions=[UpdateDataDocsAction(name="data-docs")],
-                        result_format=fmt,
-                    )
-                )
-                run = cp.run(batch_parameters={"dataframe": data[name]})
-                res = next(iter(run.run_results.values()))
+            res = vd.run(batch_parameters={"dataframe": data[name]}, result_format=fmt)
             results += [_result(r, by_id) for r in res.results]
-        if docs_dir is not None:
-            docs = docs_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     order = {c.id: i for i, c in enumerate(checks)}
     results.sort(key=lambda r: order.get(r.check, len(order)))
-    return results, docs
+    return [
+        r if r.success else replace(r, details=explain(r, by_id.get(r.check), data))
+        for r in results
+    ]
+
+
+def explain(r: CheckResult, check: Check | None, data: dict[str, pd.DataFrame]) -> list[str]:
+    """Up to ``MAX_DETAILS`` lines naming a failing case by its number and what is wrong."""
+    column = getattr(check.expectation, "column", None) if check else None
+    df = data.get(r.frame)
+    if check is None or df is None or column not in df or df[column].dtype != bool:
+        return [_example(e) for e in r.examples]
+    bad = df[~df[column]].head(MAX_DETAILS)
+    if r.frame == "events":
+        return [
+            f"{row['case_no']} event {row['seq']} ({row['kind']}): "
+            + (row["problem"] or check.description)
+            for _, row in bad.iterrows()
+        ]
+    if r.frame == "kpi":
+        return [
+            f"{row['metric']}: KPI tables {row['kpi']}, ledger events {row['raw']}"
+            for _, row in bad.iterrows()
+        ]
+    words = EXPLAIN_CASE.get(str(column))
+    return [
+        f"{row['case_no']}: {words(row) if words else 'fails: ' + check.description}"
+        for _, row in bad.iterrows()
+    ]
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars → Python values (so nothing prints as ``np.False_``)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v.item() if hasattr(v, "item") and not isinstance(v, str | bytes) else v
+
+
+def _example(e: Any) -> str:
+    e = _plain(e)
+    if isinstance(e, dict):
+        return ", ".join(f"{k} {v}" for k, v in e.items())
+    return str(e)
 
 
 def _result(r: Any, by_id: dict[str, Check]) -> CheckResult:
@@ -186,6 +251,6 @@ def _result(r: Any, by_id: dict[str, Check]) -> CheckResult:
         description=c.description if c else "",
         success=bool(r.success) and error is None,
         unexpected=int(info.get("unexpected_count") or 0),
-        examples=list(examples)[:5],
+        examples=[_plain(e) for e in list(examples)[:5]],
         error=error,
     )
