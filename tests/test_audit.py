@@ -19,6 +19,7 @@ from gridgov.assessments.period import Month
 from gridgov.assessments.scheme import load_scheme
 from gridgov.cli.main import app
 from gridgov.item_catalog.loader import Catalog
+from gridgov.ledger import append_only
 from gridgov.ledger.models import Case, CaseEvent
 from gridgov.runtime import Runtime, reset_runtime
 from tests.test_assessment_sample import Ledger, build_october, sample_ledger
@@ -53,8 +54,10 @@ class Audited:
             stmt = stmt.where(CaseEvent.seq == seq)
         if of_kind is not None:
             stmt = stmt.where(CaseEvent.kind == of_kind)
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn:  # as a database owner would: past the triggers
+            append_only.remove(conn)
             assert conn.execute(stmt.values(**values)).rowcount == 1
+            append_only.install(conn)
 
 
 @pytest.fixture
