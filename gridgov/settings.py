@@ -58,6 +58,20 @@ class Settings(BaseSettings):
         description="How the API starts flows: deployment run, in-process, or record only",
     )
 
+    seal_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs trail checkpoints; readable by the "
+        "sealing job only, never by the API or the flows (docs/audit-trail.md)",
+    )
+    seal_public_key_file: Path | None = Field(
+        default=None, description="Its public key (PEM), for gridgov audit verify-trail"
+    )
+    checkpoint_file: Path | None = Field(
+        default=None,
+        description="Where each checkpoint is appended as a JSON line, outside the database "
+        "(e.g. a write-once mount); default $GRIDGOV_HOME/checkpoints.jsonl",
+    )
+
     @field_validator("home")
     @classmethod
     def _expand(cls, v: Path) -> Path:

@@ -22,7 +22,15 @@ from gridgov.settings import Settings
 
 PG_URL = os.environ.get("GRIDGOV_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TZ = ZoneInfo("Asia/Shanghai")
-CASE_TABLES = ("notifications", "case_events", "cases", "case_counters", "api_keys")
+CASE_TABLES = (
+    "notifications",
+    "event_hashes",
+    "trail_checkpoints",
+    "case_events",
+    "cases",
+    "case_counters",
+    "api_keys",
+)
 
 
 def at(*args: int) -> datetime:

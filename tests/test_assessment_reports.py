@@ -118,5 +118,9 @@ async def test_flow_writes_reports_and_artifacts(
     assert set(latest) == set(keys)
     assert latest["assessment-2026-10"].type == "markdown"
     assert "cases due (应结案) | 9" in str(latest["assessment-2026-10"].data)
+    # The audit of the month and of the reports just written, linked from the summary.
+    page = out / "audit" / "index.html"
+    assert result["audit"] == str(page) and result["audit_failed"] == []
+    assert page.exists() and f"offline page: `{page}`" in str(latest["assessment-2026-10"].data)
     table = latest["assessment-2026-10-departments"]
     assert table.type == "table" and "ZCG" in str(table.data)

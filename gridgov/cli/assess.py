@@ -1,4 +1,4 @@
-"""``gridgov assess`` (monthly assessment and reports) and ``gridgov audit`` (data checks)."""
+"""``gridgov assess``: the monthly assessment and its reports."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gridgov.cli.common import console, err_console, friendly_errors
+from gridgov.cli.common import console, friendly_errors
 
 MonthOpt = Annotated[
     str | None, typer.Option("--month", "-m", help="YYYY-MM (default: the last complete month)")
@@ -89,60 +89,3 @@ def assess(
         )
     console.print(table)
     console.print(f"HTML: {files.html}\nXLSX: {files.xlsx}\nCSV:  {files.directory}/")
-
-
-@friendly_errors
-def audit(
-    month: MonthOpt = None,
-    out: OutOpt = None,
-    reports: Annotated[
-        Path | None,
-        typer.Option(help="a folder of published reports (CSV/XLSX) to check against the ledger"),
-    ] = None,
-) -> None:
-    """Check the data behind the month's scores; exit 1 naming each failed check and case."""
-    # Say something before the heavy imports (pandas, Great Expectations: seconds).
-    console.print(f"auditing {month or 'the last complete month'}: loading…")
-    from gridgov.assessments.audit.runner import run_audit
-    from gridgov.assessments.period import Month
-    from gridgov.assessments.reports.files import default_out_dir
-    from gridgov.runtime import build_runtime
-
-    rt = build_runtime()
-    now = datetime.now(UTC)
-    m = Month.parse(month) if month else Month.previous(now, rt.calendar.tz)
-    docs_dir = (out or default_out_dir(rt.settings.home, m.label)) / "audit"
-    with console.status(f"auditing {m.label}…") as status:
-        report = run_audit(
-            rt.engine,
-            rt.calendar,
-            m,
-            now=now,
-            docs_dir=docs_dir,
-            reports_dir=reports,
-            ledger=rt.engine.url.render_as_string(hide_password=True),
-            progress=lambda step: status.update(f"auditing {m.label}: {step}…"),
-        )
-    table = Table(
-        title=f"Audit {m.label}: {report.rows['cases']} cases, {report.rows['events']} events"
-    )
-    for col in ("check", "result", "unexpected", "what is wrong", "what it checks"):
-        table.add_column(col)
-    for r in report.results:
-        table.add_row(
-            r.check,
-            "[green]ok[/]" if r.success else "[bold red]FAILED[/]",
-            str(r.unexpected),
-            "\n".join(r.details[:5]) if not r.success else "",
-            r.error or r.description,
-        )
-    console.print(table)
-    console.print(f"Report: {report.docs}")
-    if report.failed:
-        names = ", ".join(r.check for r in report.failed)
-        err_console.print(f"[bold red]audit failed[/]: {len(report.failed)} check(s): {names}")
-        for r in report.failed:
-            for line in r.details:
-                err_console.print(f"  {r.check}: {line}", markup=False, highlight=False)
-        raise typer.Exit(1)
-    console.print(f"[green]all {len(report.results)} checks passed[/]")

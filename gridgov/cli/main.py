@@ -7,7 +7,17 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from gridgov.cli import api_cmd, assess, board_cmd, calendar_cmd, catalog, flows, keys, requests
+from gridgov.cli import (
+    api_cmd,
+    assess,
+    audit_cmd,
+    board_cmd,
+    calendar_cmd,
+    catalog,
+    flows,
+    keys,
+    requests,
+)
 from gridgov.cli import exchange as exchange_cli
 from gridgov.cli import intake as intake_cli
 from gridgov.cli import simulate as simulate_cli
@@ -20,7 +30,7 @@ app.add_typer(flows.deployments_app, name="deployments")
 app.command()(flows.demo)
 app.command()(flows.serve)
 app.command()(assess.assess)
-app.command()(assess.audit)
+app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys.app, name="keys")
 app.command()(api_cmd.api)
 app.add_typer(exchange_cli.import_app, name="import")

@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from gridgov import clock
+from gridgov.assessments.audit.runner import AuditReport, run_audit
 from gridgov.assessments.engine import assess
 from gridgov.assessments.period import Month
 from gridgov.assessments.reports import write_reports
@@ -22,10 +23,14 @@ from gridgov.runtime import default_runtime
 
 @flow(name="monthly-assessment", log_prints=True)
 async def monthly_assessment(
-    month: str | None = None, scheme: str = "default", out_dir: str | None = None
+    month: str | None = None,
+    scheme: str = "default",
+    out_dir: str | None = None,
+    audit: bool = True,
 ) -> dict[str, Any]:
     """月度考核: departments, communities, grids and sunk staff for one month (``YYYY-MM``;
-    default: the last complete month)."""
+    default: the last complete month). With ``audit``, the month's data and the reports just
+    written are audited too, and the artifact links the audit's offline page."""
     log = get_run_logger()
     rt = default_runtime()
     now = clock.now()
@@ -37,9 +42,24 @@ async def monthly_assessment(
     )
     out = Path(out_dir) if out_dir else default_out_dir(rt.settings.home, m.label)
     files = await asyncio.to_thread(write_reports, a, out)
+    audited: AuditReport | None = None
+    if audit:
+        audited = await asyncio.to_thread(
+            run_audit,
+            rt.engine,
+            rt.calendar,
+            m,
+            now=now,
+            docs_dir=out / "audit",
+            reports_dir=out,
+            ledger=rt.engine.url.render_as_string(hide_password=True),
+            progress=lambda s: log.info("audit: %s", s),
+        )
     key = f"assessment-{m.label}"
     await acreate_markdown_artifact(
-        key=key, markdown=summary_markdown(a, files), description=f"Monthly assessment {m.label}"
+        key=key,
+        markdown=summary_markdown(a, files, audited),
+        description=f"Monthly assessment {m.label}",
     )
     for level, label in (("department", "departments"), ("community", "communities")):
         await acreate_table_artifact(
@@ -55,4 +75,6 @@ async def monthly_assessment(
         "html": str(files.html),
         "xlsx": str(files.xlsx),
         "totals": a.totals,
+        "audit": None if audited is None else str(audited.docs),
+        "audit_failed": [] if audited is None else [r.check for r in audited.failed],
     }

@@ -6,7 +6,9 @@ Plain data; the flow hands it to ``prefect.artifacts``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -26,6 +28,17 @@ ROW_COLUMNS = (
     "satisfaction_rate",
     "response_timeliness",
 )
+
+
+class AuditSummary(Protocol):
+    """What the summary shows of an audit (``assessments.audit.runner.AuditReport``)."""
+
+    @property
+    def results(self) -> Sequence[Any]: ...
+    @property
+    def failed(self) -> Sequence[Any]: ...
+    @property
+    def docs(self) -> Path | None: ...
 
 
 def _plain(v: Any) -> Any:
@@ -55,7 +68,9 @@ def _pct(v: float) -> str:
     return "–" if v is None or math.isnan(v) else f"{100 * v:.1f}%"
 
 
-def summary_markdown(a: Assessment, files: ReportFiles | None) -> str:
+def summary_markdown(
+    a: Assessment, files: ReportFiles | None, audit: AuditSummary | None = None
+) -> str:
     t = a.totals
     lines = [
         f"# Monthly assessment {a.month.label}",
@@ -97,6 +112,15 @@ def summary_markdown(a: Assessment, files: ReportFiles | None) -> str:
             f"- XLSX: `{files.xlsx}`",
             f"- CSV: `{files.directory}` ({len(files.csv)} files)",
         ]
+    if audit is not None:
+        failed = audit.failed
+        verdict = (
+            f"**{len(failed)} of {len(audit.results)} checks FAILED** "
+            f"({', '.join(r.check for r in failed)})"
+            if failed
+            else f"all {len(audit.results)} checks passed"
+        )
+        lines += ["", f"Audit (审计): {verdict} — offline page: `{audit.docs}`"]
     return "\n".join(lines)
 
 
