@@ -51,7 +51,8 @@ def test_reports_csv_xlsx_and_self_contained_html(ledger: Ledger, tmp_path: Path
     files = write_reports(a, tmp_path / "out")
     names = sorted(p.name for p in files.csv)
     assert names == [f"2026-10-{n}.csv" for n in sorted(
-        ["summary", "department", "community", "grid", "street", "staff", "trend", "scheme"]
+        ["summary", "department", "community", "grid", "street", "staff", "trend", "cohort",
+         "scheme"]
     )]  # fmt: skip
     with (tmp_path / "out" / "2026-10-department.csv").open(encoding="utf-8-sig") as fh:
         rows = {r["code"]: r for r in csv.DictReader(fh)}
@@ -59,7 +60,7 @@ def test_reports_csv_xlsx_and_self_contained_html(ledger: Ledger, tmp_path: Path
 
     wb = load_workbook(files.xlsx, read_only=True)
     assert wb.sheetnames == ["summary", "department", "community", "grid", "street", "staff",
-                             "trend", "scheme"]  # fmt: skip
+                             "trend", "cohort", "scheme"]  # fmt: skip
     sheet = list(wb["community"].iter_rows(values_only=True))
     header, body = sheet[0], {r[0]: r for r in sheet[1:]}
     assert body[C1][header.index("due")] == 6

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from gridgov.assessments.extract import LedgerExtract, read_ledger
 from gridgov.assessments.facts import Facts, derive
 from gridgov.assessments.kpi import LEVELS, department_units, territory_units, unit_table
-from gridgov.assessments.period import Month, Window
+from gridgov.assessments.period import Period, Window
 from gridgov.assessments.scheme import Scheme
 from gridgov.assessments.scoring import score_table
 from gridgov.assessments.staff import score_staff, staff_table
@@ -37,16 +37,17 @@ class Assessment:
     territory: pd.DataFrame  # the ledger's territory units (for maps and names)
     timings: dict[str, float] = field(default_factory=dict)
     working_time: str = ""  # which calendar data counted the working hours (reports say it)
+    cohort: pd.DataFrame = field(default_factory=pd.DataFrame)  # by opening month, see cohorts
 
     @property
-    def month(self) -> Month:
+    def month(self) -> Period:
         return self.window.month
 
 
 def assess(
     engine: Engine,
     calendar: WorkingCalendar,
-    month: Month,
+    month: Period,
     scheme: Scheme,
     *,
     now: datetime | None = None,
@@ -74,6 +75,7 @@ def assess(
         ex.territory,
         timings,
         calendar.describe(years),
+        cohort_table(facts),
     )
 
 
@@ -94,6 +96,30 @@ def score_tables(raw: dict[str, pd.DataFrame], scheme: Scheme) -> dict[str, pd.D
     }
     scored["staff"] = score_staff(raw["staff"], scheme.staff, scored["grid"], scored["community"])
     return scored
+
+
+def cohort_table(facts: Facts) -> pd.DataFrame:
+    """By local opening month and the department holding the case at the cutoff: cases
+    opened, closed, closed on time, overdue and still open, and the on-time closure rate over
+    the cases opened — the count other systems report (docs/assessment.md, "Cohorts")."""
+    c = facts.cohort
+    cols = ["opened_month", "department", "opened", "closed", "closed_on_time", "overdue"]
+    if c.empty:
+        return pd.DataFrame(columns=[*cols, "still_open", "on_time_closure_rate"])
+    g = (
+        c.assign(department=c["department"].fillna("(awaiting re-route)"), opened=1)
+        .groupby(["opened_month", "department"], observed=True)
+        .agg(
+            opened=("opened", "sum"),
+            closed=("closed", "sum"),
+            closed_on_time=("on_time", "sum"),
+            overdue=("overdue", "sum"),
+        )
+        .reset_index()
+    )
+    g["still_open"] = g["opened"] - g["closed"]
+    g["on_time_closure_rate"] = g["closed_on_time"] / g["opened"]
+    return g
 
 
 def trend(facts: Facts) -> pd.DataFrame:

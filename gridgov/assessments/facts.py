@@ -6,7 +6,7 @@ Pure functions of the extract; no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,9 @@ class Facts:
     reported: pd.DataFrame  # cases reported in the month (cancelled ones left out)
     assisting: pd.DataFrame  # (case_id, dept) for due cases with assisting departments
     handlers: pd.DataFrame  # (case_id, actor, role) of every handling of a due case
+    # Cases opened in the period (not cancelled), by local opening month, with their outcome
+    # as of the cutoff: the cohort view other systems report (docs/assessment.md, "Cohorts").
+    cohort: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def build_clock(cal: WorkingCalendar, ex: LedgerExtract, rules: pd.DataFrame) -> OfficeClock:
@@ -96,7 +99,19 @@ def derive(ex: LedgerExtract, cal: WorkingCalendar) -> Facts:
     rep_mask = (opened >= start) & live
     reported = cases.loc[rep_mask, ["tier", "source", *PLACE]]
     assisting = _assisting(cf, ex.items)
-    return Facts(w, cf, events, windows, reported, assisting, _handlers(trail, cf))
+    charged = _charged(per.get("pending_return", False), per.get("holder", COMMUNITY_UNIT))
+    local = pd.to_datetime(opened[rep_mask], unit="us", utc=True).tz_convert(w.tz)
+    handled_late = (handled < cutoff) & (handled > due)
+    cohort = pd.DataFrame(
+        {
+            "opened_month": local.strftime("%Y-%m"),
+            "department": charged[rep_mask],
+            "closed": (closed_at < cutoff)[rep_mask],
+            "on_time": ((closed_at < cutoff) & (handled <= due))[rep_mask],
+            "overdue": (handled_late | ((handled >= cutoff) & (due < cutoff)))[rep_mask],
+        }
+    )
+    return Facts(w, cf, events, windows, reported, assisting, _handlers(trail, cf), cohort)
 
 
 class _PerCase:

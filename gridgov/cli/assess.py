@@ -34,13 +34,22 @@ def assess(
         str, typer.Option("--scheme", "-s", help="shipped scheme (default, fenghuang) or YAML path")
     ] = "default",
     out: OutOpt = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            help="a quarter (2026-Q4, 季度) or year (2026, 年度) instead of a month",
+        ),
+    ] = None,
 ) -> None:
-    """Score departments, communities, grids and sunk staff for a month; write CSV, XLSX, HTML."""
+    """Score departments, communities, grids and sunk staff for a month, quarter or year;
+    write CSV, XLSX, HTML (with the cohort view by opening month)."""
     import pandas as pd  # heavy: only for this command, not every CLI start
 
     from gridgov.assessments.engine import STAGES
     from gridgov.assessments.engine import assess as run
-    from gridgov.assessments.period import Month
+    from gridgov.assessments.period import Month, Period, parse_period
     from gridgov.assessments.reports import write_reports
     from gridgov.assessments.reports.files import default_out_dir
     from gridgov.assessments.scheme import load_scheme
@@ -50,7 +59,13 @@ def assess(
     rt = build_runtime()
     rt.check_zone()
     now = datetime.now(UTC)
-    m = Month.parse(month) if month else Month.previous(now, rt.calendar.tz)
+    m: Period = (
+        parse_period(period)
+        if period
+        else Month.parse(month)
+        if month
+        else Month.previous(now, rt.calendar.tz)
+    )
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
     ) as progress:

@@ -134,6 +134,24 @@ def render(a: Assessment) -> str:
         table_html(_units(dept), ("code", "name_zh", *UNIT_COLUMNS), ("code", "name_zh", "flag")),
         "<h2>On-time trend 按期结案趋势</h2>",
         _img(charts.on_time_trend(a.trend, month), "on-time trend"),
+        "<h2>By opening month 按受理月份 (cohort)</h2>",
+        "<p class='note'>Cases opened in each month, wherever they are due, as of the cutoff "
+        "(other systems report on-time closure this way; the rankings above count the cases "
+        "due in the period). on_time_closure_rate = closed_on_time / opened.</p>",
+        table_html(
+            a.cohort,
+            (
+                "opened_month",
+                "department",
+                "opened",
+                "closed",
+                "closed_on_time",
+                "overdue",
+                "still_open",
+                "on_time_closure_rate",
+            ),
+            ("opened_month", "department"),
+        ),
         "<h2>Overdue by department 超期</h2>",
         _img(charts.overdue_by_department(dept), "overdue by department"),
         "<h2>Communities 社区</h2>",

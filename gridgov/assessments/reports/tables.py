@@ -24,6 +24,7 @@ def frames(a: Assessment) -> dict[str, pd.DataFrame]:
         t = a.tables[name]
         out[name] = t if name == "staff" else t.reset_index()
     out["trend"] = a.trend
+    out["cohort"] = a.cohort
     out["scheme"] = scheme_frame(a)
     return out
 
