@@ -1,4 +1,4 @@
-"""Run the audit: extract, derive, validate with Great Expectations, write Data Docs."""
+"""Run the audit: extract, derive, validate with Great Expectations, write the offline page."""
 
 from __future__ import annotations
 
