@@ -148,6 +148,7 @@ def _plan(n: int, months: int, seed: int) -> tuple[dict[str, np.ndarray], dict[s
     t_handled2 = t_fail + mins(60, 360)
     final_handled = np.where(rework, t_handled2, t_handled)
     reviewed = (tier >= 2) | spot
+    callback &= reviewed  # a field fix closed straight from 'handled' gets no callback
     t_review = final_handled + mins(10, 120)
     t_rated = t_review + mins(60, 24 * 60)
     t_closed = np.where(callback, t_rated, np.where(reviewed, t_review, final_handled + 5 * MIN))
@@ -363,7 +364,8 @@ def _insert_events(con: sqlite3.Connection) -> None:
         ("rerouted", "s_rerouted", "t_reroute", "'centre'", "'dispatcher'", "NULL", "NULL",
          "'returned'", "'dispatched'", "json_object('department', d2.code)"),
         ("cancelled", "s_cancelled", "t_cancel", "'centre'", "'dispatcher'", "NULL", "NULL",
-         "'dispatched'", "'cancelled'", "'{\"reason\": \"duplicate\"}'"),
+         "CASE WHEN p.p_dispatched = 1 THEN 'dispatched' ELSE 'reported' END", "'cancelled'",
+         "'{\"reason\": \"duplicate\"}'"),
         ("acknowledged", "s_acknowledged", "t_ack", handler, hrole, hdept, hcomm,
          "'dispatched'", "'acknowledged'", "'{}'"),
         ("arrived", "s_arrived", "t_arrive", handler, hrole, hdept, hcomm,

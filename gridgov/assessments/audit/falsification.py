@@ -45,17 +45,17 @@ def event_checks(ev: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
     first = np.r_[True, case_ids[1:] != case_ids[:-1]] if n else np.zeros(0, dtype=bool)
     holder_before = np.where(first, COMMUNITY_UNIT, _shift(holder, COMMUNITY_UNIT))
 
-    allowed_roles = {k: {r.value for r in t.roles} for k, t in TRANSITIONS.items()}
-    role_ok = np.array(
-        [r in allowed_roles.get(k, ()) for k, r in zip(kind, role, strict=True)], dtype=bool
+    # Vectorised lookups: one key per event against the table's allowed keys.
+    role_ok = (
+        _keys(kind, role)
+        .isin({f"{k}|{r.value}" for k, t in TRANSITIONS.items() for r in t.roles})
+        .to_numpy()
     )
     # Each event starts in the state the previous one left (the first starts from nothing).
     prev_to = _shift(to, None)
     prev_to[first] = None
-    chained = np.array([a == b for a, b in zip(frm, prev_to, strict=True)], dtype=bool)
-    table_ok = np.array(
-        [_transition_ok(k, f, t) for k, f, t in zip(kind, frm, to, strict=True)], dtype=bool
-    )
+    chained = np.asarray(frm == prev_to, dtype=bool)  # object arrays: None == None holds
+    table_ok = _keys(kind, frm, to).isin(ALLOWED_STEPS).to_numpy()
     # A department acts only on the cases it holds; a community only on its own cases.
     handler = np.isin(kind, HANDLER)
     dept_role = role == Role.DEPARTMENT.value
@@ -123,14 +123,21 @@ def _shift(values: npt.NDArray[np.object_], fill: object) -> npt.NDArray[np.obje
     return out
 
 
-def _transition_ok(kind: str, frm: str | None, to: str | None) -> bool:
-    try:
-        t = TRANSITIONS[kind]  # type: ignore[index]
-    except KeyError:
-        return False  # an unknown kind fails known_event_kind too
-    sources = {s.value if s is not None else None for s in t.sources}
-    expected = t.target.value if t.target is not None else frm
-    return frm in sources and to == expected
+def _keys(*columns: npt.NDArray[np.object_]) -> pd.Series:
+    """``a|b|c`` per row (None as empty), for set lookups in one pass."""
+    out = pd.Series(columns[0], dtype=object).fillna("").astype(str)
+    for c in columns[1:]:
+        out = out + "|" + pd.Series(c, dtype=object).fillna("").astype(str)
+    return out
+
+
+# Every (kind, from, to) the transition table allows; a kind without a target keeps the state.
+ALLOWED_STEPS = frozenset(
+    f"{k}|{s.value if s is not None else ''}|"
+    + (t.target.value if t.target is not None else (s.value if s is not None else ""))
+    for k, t in TRANSITIONS.items()
+    for s in t.sources
+)
 
 
 def case_checks(cases: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
