@@ -1,7 +1,7 @@
 """``case_events`` is append-only in the database, not only in a docstring: triggers refuse
 UPDATE and DELETE whoever connects (TRUNCATE is a privilege: revoke it from the application
 role, see the docs; the test fixtures truncate their own schemas). Installed by migration
-``0006_c_append_only_events``; see docs/audit-trail.md for the roles to use on PostgreSQL.
+``0007_c_append_only_events``; see docs/audit-trail.md for the roles to use on PostgreSQL.
 
 A database owner can still drop a trigger; that is what the hash chain and the signed
 checkpoints are for (``ledger/chain.py``)."""

@@ -1,5 +1,5 @@
 """Tables of the tamper-evident trail: each event's chained hash and the signed checkpoints
-(migration 0007_c_trail_seals; see docs/audit-trail.md)."""
+(migration 0008_c_trail_seals; see docs/audit-trail.md)."""
 
 from __future__ import annotations
 

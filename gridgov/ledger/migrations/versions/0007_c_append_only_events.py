@@ -1,7 +1,7 @@
 """case_events append-only: triggers refuse UPDATE/DELETE 
 
-Revision ID: 0006_c_append_only
-Revises: 0005_d_case_attributes
+Revision ID: 0007_c_append_only
+Revises: 0006_d_ledger_settings
 Create Date: 2026-12-07 17:10:00
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 from gridgov.ledger import append_only
 
-revision = "0006_c_append_only"
-down_revision = "0005_d_case_attributes"
+revision = "0007_c_append_only"
+down_revision = "0006_d_ledger_settings"
 branch_labels = None
 depends_on = None
 

@@ -4,8 +4,8 @@ The chain of existing ledgers is computed once by the first ``gridgov audit seal
 migration cannot sign: the database writer does not hold the key); that first checkpoint's
 note says so.
 
-Revision ID: 0007_c_trail_seals
-Revises: 0006_c_append_only
+Revision ID: 0008_c_trail_seals
+Revises: 0007_c_append_only
 Create Date: 2026-12-07 17:00:00
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import gridgov.ledger.types
 
-revision = "0007_c_trail_seals"
-down_revision = "0006_c_append_only"
+revision = "0008_c_trail_seals"
+down_revision = "0007_c_append_only"
 branch_labels = None
 depends_on = None
 
