@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.ledger.db import transaction
 from gridgov.ledger.models import Notification
 
 MAX_ATTEMPTS = 5
+CLAIM_LEASE = timedelta(minutes=2)  # longer than a notice's retries take (5 s timeout × 4)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,45 @@ def _post(
     return error
 
 
+def claim(
+    factory: sessionmaker[Session],
+    *,
+    case_id: int | None = None,
+    limit: int = 500,
+    lease: timedelta = CLAIM_LEASE,
+) -> list[Notification]:
+    """Take pending notices for this deliverer: one UPDATE … RETURNING sets their lease, so
+    however many deliverers run (item flows, sweeps, several workers) each notice is posted by
+    one of them; a deliverer killed mid-post leaves its lease to expire and another retries."""
+    now = datetime.now(UTC)
+    free = (Notification.status == "pending") & (
+        Notification.claimed_until.is_(None) | (Notification.claimed_until < now)
+    )
+    pick = select(Notification.id).where(free)
+    if case_id is not None:
+        pick = pick.where(Notification.case_id == case_id)
+    # SKIP LOCKED (PostgreSQL): concurrent deliverers take different rows instead of queueing
+    # behind each other; SQLite ignores it (its writers are serialised anyway).
+    pick = pick.order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)
+    with transaction(factory) as s:
+        ids = list(
+            s.scalars(
+                update(Notification)
+                .where(Notification.id.in_(pick.scalar_subquery()), free)
+                .values(claimed_until=now + lease)
+                .returning(Notification.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        rows = list(
+            s.scalars(
+                select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id)
+            )
+        )
+        s.expunge_all()
+    return rows
+
+
 def deliver_pending(
     factory: sessionmaker[Session],
     webhook_url: str | None,
@@ -69,11 +109,7 @@ def deliver_pending(
     limit: int = 500,
     client: httpx.Client | None = None,
 ) -> DeliveryReport:
-    with factory() as s:
-        q = select(Notification).where(Notification.status == "pending")
-        if case_id is not None:
-            q = q.where(Notification.case_id == case_id)
-        pending = list(s.scalars(q.order_by(Notification.id).limit(limit)))
+    pending = claim(factory, case_id=case_id, limit=limit)
     if not pending:
         return DeliveryReport()
     if webhook_url is None:
@@ -99,6 +135,7 @@ def deliver_pending(
                 else:
                     row.last_error = error
                     row.status = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
+                    row.claimed_until = None  # free for the next deliverer's retry
                     failed += 1
     finally:
         if own:

@@ -54,8 +54,23 @@ class Settings(BaseSettings):
         "0: no limit. Keyed /v1 reads are not limited.",
     )
     launch_mode: LaunchMode = Field(
-        default=LaunchMode.DEPLOYMENT,
-        description="How the API starts flows: deployment run, in-process, or record only",
+        default=LaunchMode.AUTO,
+        description="How the gateway starts runs after recording: auto (deployment when a "
+        "Prefect API is configured, else record only), deployment, inline, or none (record "
+        "only); a run not started is owed and the sweep's reconciler starts it",
+    )
+    launch_timeout: float = Field(
+        default=1.5,
+        gt=0,
+        le=30,
+        description="Seconds the gateway waits for Prefect to accept a run before answering "
+        "202 'recorded, run pending'",
+    )
+    owed_run_grace: int = Field(
+        default=60,
+        ge=1,
+        le=86400,
+        description="Seconds an owed run may wait before the sweep's reconciler starts it",
     )
 
     seal_key_file: Path | None = Field(

@@ -30,6 +30,8 @@ CASE_TABLES = (
     "cases",
     "case_counters",
     "api_keys",
+    "owed_runs",
+    "job_holds",
 )
 
 

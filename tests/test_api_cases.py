@@ -38,6 +38,8 @@ def test_create_is_idempotent_per_key_and_names_the_actor(http: httpx.Client, wo
         "flow_run_id": None,
         "state": None,
         "waits": None,
+        "pending": True,  # owed: the sweep's reconciler starts it
+        "detail": "recorded only (launch mode none)",
     }
     case = body["case"]
     assert case["item_code"] == w.item.code and case["status"] == "reported"

@@ -2,7 +2,8 @@
 
 * inline: each request runs the case's next step in the gateway process;
 * deployment: each request schedules a run of ``item-<code>/gridgov`` (what ``gridgov serve``
-  picks up); a failed start is a 503 whose retry, with the same key, starts it;
+  picks up); a failed start is a 202 "recorded, run pending" (the run is owed) whose retry,
+  with the same key, starts it;
 * a department's own system calling ``POST /api/deployments/{id}/create_flow_run``.
 """
 
@@ -97,9 +98,9 @@ async def test_deployment_mode_schedules_runs_and_a_failed_start_is_retried(
     headers = w.auth("citizen") | {"Idempotency-Key": "dep-1"}
     with serve(create_app(w.rt, "deployment")) as url, httpx.Client(base_url=url) as http:
         failed = http.post("/v1/cases", json=body, headers=headers)
-        assert failed.status_code == 503, failed.text
-        assert failed.json()["error"]["code"] == "launch_failed"
-        assert failed.headers["retry-after"] == "1"
+        assert failed.status_code == 202, failed.text
+        assert failed.json()["run"]["pending"] is True
+        assert "ObjectNotFound" in failed.json()["run"]["detail"]
         assert w.counts()[0] == 1  # recorded first
         await (await item_flow(item.code).ato_deployment(DEPLOYMENT)).apply()  # type: ignore[misc]
         retried = http.post("/v1/cases", json=body, headers=headers)
@@ -167,7 +168,8 @@ async def test_a_department_system_starts_a_deployment_through_prefects_rest_api
 
 async def test_an_assignment_whose_flow_did_not_start_is_assigned_again(pworld: World) -> None:
     """Deployment mode, the item's deployment missing: the assignment is recorded, the start
-    fails (503); repeating the assignment starts the flow and makes no second case."""
+    fails (202, run pending); repeating the assignment starts the flow and makes no second
+    case."""
     from gridgov.flows.deployments import DEPLOYMENT
     from gridgov.flows.items import item_flow
     from tests.test_api_intake import request
@@ -184,7 +186,7 @@ async def test_an_assignment_whose_flow_did_not_start_is_assigned_again(pworld: 
         assert queued["status"] == "queued"
         path, pick = f"/v1/intake/requests/{queued['id']}/assign", {"item_code": code}
         failed = http.post(path, json=pick, headers=w.auth("dispatcher"))
-        assert failed.status_code == 503 and failed.json()["error"]["code"] == "launch_failed"
+        assert failed.status_code == 200 and failed.json()["run"]["pending"] is True
         cases = w.counts()[0]
         await (await item_flow(code).ato_deployment(DEPLOYMENT)).apply()  # type: ignore[misc]
         again = http.post(path, json=pick, headers=w.auth("dispatcher"))

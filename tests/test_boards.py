@@ -27,8 +27,8 @@ from gridgov.boards.query import read_board
 from gridgov.boards.runs import Situation, merged
 from gridgov.domain.enums import Role, Tier
 from gridgov.domain.lifecycle import Actor
-from gridgov.flows.casework import supervise
 from gridgov.flows.launch import Launcher
+from gridgov.flows.supervision import supervise
 from gridgov.runtime import Runtime
 from tests.conftest import at
 from tests.test_flows import item, new

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -21,8 +22,9 @@ from gridgov.domain.commands import Answer
 from gridgov.domain.enums import CaseStatus, Role, Source, Tier
 from gridgov.domain.errors import InvalidTransition, NotPermitted
 from gridgov.domain.lifecycle import Actor, EventKind
-from gridgov.flows.casework import supervise, waits_of
+from gridgov.flows.casework import waits_of
 from gridgov.flows.launch import Launcher
+from gridgov.flows.supervision import supervise
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.models import CaseEvent, Notification
 from gridgov.runtime import Runtime, default_runtime, reset_runtime
@@ -301,8 +303,10 @@ async def test_deployment_mode_schedules_a_run_with_the_answer(rt: Runtime) -> N
     it = item(rt, Tier.DEPARTMENT)
     await (await item_flow(it.code).ato_deployment(DEPLOYMENT)).apply()
     launcher = Launcher(rt, LaunchMode.DEPLOYMENT)
-    case, run = await launcher.report(new(rt, it), PATROLLER, at(2026, 11, 23, 9), "dep")
-    assert run.state.is_scheduled()
+    case, started = await launcher.report(new(rt, it), PATROLLER, at(2026, 11, 23, 9), "dep")
+    assert started.state == "Scheduled" and started.flow_run_id and not started.pending
+    async with get_client() as client:
+        run = await client.read_flow_run(UUID(started.flow_run_id))
     assert run.parameters["case_no"] == case.case_no
     assert f"community:{case.community_code}" in run.tags
     assert rt.book.get(case.case_no).status == "reported"  # the run has not been picked up
@@ -312,7 +316,7 @@ async def test_waiting_case_holds_no_running_or_paused_run(rt: Runtime) -> None:
     """A case waiting for a department costs no process: every run of it has ended."""
     it = item(rt, Tier.DEPARTMENT)
     case, state = await Launcher(rt).report(new(rt, it), PATROLLER, at(2026, 11, 23, 9), "w")
-    assert state.is_final() and rt.book.get(case.case_no).status == "dispatched"
+    assert state.waits == "AwaitingDepartment" and rt.book.get(case.case_no).status == "dispatched"
     async with get_client() as client:
         live = await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(

@@ -147,7 +147,7 @@ def test_bulk_intake_writes_the_case_books_rows_column_for_column(runtime: Runti
     "value",
     [
         {"item_version": 1, "source": "ai_camera", "event_id": "e-1", "fraction": 0.8},
-        "社区 \"quoted\"\n",
+        '社区 "quoted"\n',
         [1, None, True, 2.5e300, {"nested": ["x"]}],
         {},
         10**20,

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from typing import Any
+
+from fastapi import Depends, FastAPI, Response
 
 from gridgov import clock
-from gridgov.api import errors
+from gridgov.api import errors, health
 from gridgov.api.deps import Gateway
 from gridgov.api.edge import check_request
 from gridgov.api.keystore import KeyVerifier
@@ -93,13 +95,25 @@ def create_app(
     @app.get(
         "/healthz",
         tags=["ops"],
-        summary="Liveness, launch mode and holiday-data coverage (no key needed)",
+        summary="Liveness, launch mode, launch failures and holiday-data coverage (no key)",
     )
-    def healthz() -> dict[str, str]:
+    def healthz() -> dict[str, Any]:
         # Still alive without next year's holidays, but say so: deadlines are provisional.
         missing = rt.calendar.missing_ahead(clock.now())
         holidays = "missing " + ", ".join(map(str, missing)) if missing else "ok"
-        return {"status": "ok", "launch_mode": mode or "", "holiday_data": holidays}
+        return health.health(str(mode)) | {"holiday_data": holidays}
+
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        summary="Ledger, Prefect, last sweep, oldest owed run, oldest pending notice",
+        responses={503: {"description": "a check is out of bounds (see checks)"}},
+    )
+    def readyz(response: Response) -> dict[str, Any]:
+        checks = health.readiness(rt, clock.now(), str(mode))
+        if not all(c.ok for c in checks):
+            response.status_code = 503
+        return health.as_json(checks)
 
     return app
 

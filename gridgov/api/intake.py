@@ -35,6 +35,7 @@ from gridgov.domain.lifecycle import Actor
 from gridgov.intake.bulk import IngestReport, ingest_events
 from gridgov.intake.citizen import CitizenDesk, RequestOutcome
 from gridgov.intake.machine import MachineEvent, content_id
+from gridgov.ledger.owed import owing
 from gridgov.ledger.records import CaseRecord
 
 MAX_EVENTS = 5_000
@@ -187,7 +188,9 @@ class IntakeService:
     async def _open(
         self, new: NewCase, actor: Actor, at: datetime, key: str
     ) -> tuple[CaseRecord, RunOut]:
-        opened = await run_in_threadpool(self.cases.rt.book.open_case, new, actor, at, key)
+        opened = await run_in_threadpool(
+            self.cases.rt.book.open_case, new, actor, at, key, owing(None)
+        )
         return await self.cases.start_report(opened.case, new, actor, at, key)
 
     def _may_see(self, p: Principal, r: RequestOutcome) -> bool:

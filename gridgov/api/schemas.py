@@ -192,6 +192,17 @@ class RunOut(BaseModel):
     waits: str | None = Field(
         default=None, description="inline runs: where the case waits now (AwaitingReview…)"
     )
+    pending: bool = Field(
+        default=False,
+        description="recorded, run pending: the step is in the ledger and its run is owed; "
+        "the sweep's reconciler starts it (HTTP 202)",
+    )
+    detail: str | None = None
+
+    @property
+    def accepted_only(self) -> bool:
+        """Answer 202: a start was wanted but not made (mode ``none`` never starts one)."""
+        return self.pending and self.mode != "none"
 
 
 class CaseCreated(BaseModel):

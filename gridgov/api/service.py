@@ -1,10 +1,11 @@
 """What the gateway does with a command: check access, record it, start the case's run.
 
 Recording comes first and decides the answer: ``CaseBook`` validates, raises typed errors with
-nothing written, or writes one event (a repeated idempotency key replays instead). Then the
-flow run is started through :class:`~gridgov.flows.launch.Launcher` (its own replayed record
-is a cheap lookup). A run is started on replays too, so a client that retries after a failed
-start gets the case moving; the flows themselves are idempotent.
+nothing written, or writes one event and the run it owes in one transaction (a repeated
+idempotency key replays instead). Then :class:`~gridgov.flows.launch.Launcher` starts the run;
+when it cannot within ``GRIDGOV_LAUNCH_TIMEOUT`` the answer is 202 "recorded, run pending" and
+the sweep's reconciler starts it later. A run is started on replays too; the flows are
+idempotent. An answer to a case not yet dispatched is ``409 not_dispatched_yet``.
 """
 
 from __future__ import annotations
@@ -20,17 +21,43 @@ from starlette.concurrency import run_in_threadpool
 from gridgov import clock
 from gridgov.api.access import check_may_report, check_visible
 from gridgov.api.errors import LaunchFailed
+from gridgov.api.health import keep_access_log
 from gridgov.api.keystore import Principal
 from gridgov.api.schemas import ActionOut, CaseCreated, CaseIn, CaseOut, EventOut, RunOut
 from gridgov.domain.commands import Answer, NewCase
-from gridgov.domain.enums import LaunchMode, Role
-from gridgov.domain.errors import GridgovError, InvalidInput, NotPermitted
+from gridgov.domain.enums import CaseStatus, LaunchMode, Role, Tier
+from gridgov.domain.errors import GridgovError, InvalidInput, NotDispatchedYet, NotPermitted
 from gridgov.domain.lifecycle import Actor, EventKind
+from gridgov.ledger.owed import owing
 from gridgov.ledger.records import ActResult, CaseRecord
 from gridgov.runtime import Runtime
 
 if TYPE_CHECKING:
-    from gridgov.flows.launch import Launcher
+    from gridgov.flows.launch import Launcher, Started
+
+# Answers a department or community gives once a case is dispatched to it.
+UNIT_ANSWERS = frozenset(
+    {
+        EventKind.ACKNOWLEDGED,
+        EventKind.ARRIVED,
+        EventKind.HANDLED,
+        EventKind.RETURNED,
+        EventKind.EXTENSION_REQUESTED,
+        EventKind.ASSISTED,
+    }
+)
+
+
+def _not_dispatched_yet(p: Principal, case: CaseRecord, kind: EventKind) -> bool:
+    """The unit the case will go to answers before its report run dispatched it (a run
+    pending behind a busy worker): 409, where anyone else still gets 403."""
+    if case.status != CaseStatus.REPORTED or case.tier == Tier.FIELD_FIX:
+        return False
+    if kind not in UNIT_ANSWERS:
+        return False
+    if p.role == Role.DEPARTMENT:
+        return p.department in {case.lead_department, *case.assisting}
+    return p.role == Role.COMMUNITY and p.scope == case.community_code
 
 
 def stored_key(prefix: str, client_key: str) -> str:
@@ -82,6 +109,10 @@ class CaseService:
 
         if self._launcher is None:
             self._launcher = Launcher(self.rt, LaunchMode(self.mode))
+            keep_access_log()  # loading the flows ran Prefect's logging setup
+        return self._launcher
+
+    def launcher_if_loaded(self) -> Launcher | None:
         return self._launcher
 
     # ------------------------------------------------------------------ create
@@ -101,7 +132,16 @@ class CaseService:
         if body.fix is not None and p.role != Role.PATROLLER:
             raise NotPermitted("only a patroller reports a field fix", field="fix")
         actor, at, stored_key = p.actor(), clock.now(), scoped_key(p, key)
-        opened = await run_in_threadpool(self.rt.book.open_case, new, actor, at, stored_key)
+        # Recorded here (refusals answer at once); start_report replays it and writes the
+        # run it owes in the same transaction as the first recording would have.
+        opened = await run_in_threadpool(
+            self.rt.book.open_case,
+            new,
+            actor,
+            at,
+            stored_key,
+            owing(None) if body.fix is None else None,  # with a fix, the fix's run is owed
+        )
         if opened.replayed:  # a repeat shows the case only if the key may still see it
             check_visible(p, opened.case, self.rt.book.factory)
         fix = None
@@ -112,13 +152,6 @@ class CaseService:
                 actor=actor.name,
                 payload=body.fix.model_dump(exclude_none=True),
                 key=f"{stored_key}:fix",
-            )
-        if self.mode == LaunchMode.NONE:
-            case = opened.case
-            if fix is not None:
-                case = (await self._record(case.case_no, fix, at)).case
-            return CaseCreated(
-                case=CaseOut.of(case), replayed=opened.replayed, run=RunOut(mode=LaunchMode.NONE)
             )
         case, run = await self.start_report(opened.case, new, actor, at, stored_key, fix)
         return CaseCreated(case=CaseOut.of(case), replayed=opened.replayed, run=run)
@@ -133,16 +166,14 @@ class CaseService:
         fix: Answer | None = None,
     ) -> tuple[CaseRecord, RunOut]:
         """Start the item flow of a case already recorded under ``key`` (the flow replays the
-        record); mode ``none`` starts nothing. 503 ``launch_failed`` when the start fails."""
-        if self.mode == LaunchMode.NONE:
-            return recorded, RunOut(mode=LaunchMode.NONE)
+        record); a run not started is pending (owed, 202)."""
         try:
             case, run = await self.launcher().report(new, actor, at, key, fix)
         except GridgovError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # an inline run that failed: the step is recorded and owed
             raise self._launch_failed(recorded.case_no, exc) from exc
-        return self._fresh(case), await self._run(run)
+        return self._fresh(case), self._run(run)
 
     # ------------------------------------------------------------------ act
     async def act(
@@ -154,6 +185,12 @@ class CaseService:
         key: str | None,
     ) -> ActionOut:
         case = await run_in_threadpool(self.rt.book.get, case_no)
+        if _not_dispatched_yet(p, case, kind):
+            raise NotDispatchedYet(
+                f"case {case_no} is recorded but not dispatched yet (its report run is pending); "
+                "answer once it is dispatched",
+                field="case_no",
+            )
         check_visible(p, case, self.rt.book.factory)
         actor = p.actor()
         answer = Answer(
@@ -167,15 +204,13 @@ class CaseService:
         )
         at = clock.now()
         done = await self._record(case_no, answer, at)
-        run = RunOut(mode=LaunchMode.NONE)
-        if self.mode != LaunchMode.NONE:
-            try:
-                # One answer, one transaction: the launcher starts from what _record wrote.
-                run = await self._run(await self.launcher().answer(case_no, answer, at, done.case))
-            except GridgovError:
-                raise
-            except Exception as exc:
-                raise self._launch_failed(case_no, exc) from exc
+        try:
+            # One answer, one transaction: the launcher starts from what _record wrote.
+            run = self._run(await self.launcher().answer(case_no, answer, at, done.case))
+        except GridgovError:
+            raise
+        except Exception as exc:  # an inline run that failed: the step is recorded and owed
+            raise self._launch_failed(case_no, exc) from exc
         return ActionOut(
             case=CaseOut.of(self._fresh(done.case)),
             event=EventOut.of(done.event),
@@ -190,7 +225,7 @@ class CaseService:
         book = self.rt.book
         # live: ``at`` is now; an answer recorded meanwhile moves it on (409, not a time error)
         return await run_in_threadpool(
-            partial(book.act, live=True),
+            partial(book.act, live=True, owe=owing(answer)),
             case_no,
             answer.kind,
             answer_actor(answer),
@@ -203,27 +238,18 @@ class CaseService:
         """In-process runs move the case on (dispatch, review…): show where it is now."""
         return self.rt.book.get(case.case_no) if self.mode == LaunchMode.INLINE else case
 
-    async def _run(self, run: Any) -> RunOut:
-        if self.mode == LaunchMode.DEPLOYMENT:  # a FlowRun scheduled on the Prefect server
-            state = getattr(run, "state", None)
-            return RunOut(
-                mode=LaunchMode.DEPLOYMENT,
-                flow_run_id=str(run.id),
-                state=getattr(state, "name", None),
-            )
-        details = getattr(run, "state_details", None)
-        run_id = getattr(details, "flow_run_id", None)
-        from gridgov.flows.casework import waits_of
-
+    def _run(self, run: Started) -> RunOut:
         return RunOut(
-            mode=LaunchMode.INLINE,
-            flow_run_id=str(run_id) if run_id else None,
-            state=getattr(run, "name", None),
-            waits=await waits_of(run),
+            mode=run.mode.value,
+            flow_run_id=run.flow_run_id,
+            state=run.state,
+            pending=run.pending,
+            detail=run.reason,
+            waits=run.waits,
         )
 
     def _launch_failed(self, case_no: str, exc: Exception) -> LaunchFailed:
         return LaunchFailed(
             f"case {case_no} is recorded, but its flow run could not be started "
-            f"({type(exc).__name__}: {exc}); retry with the same idempotency key"
+            f"({type(exc).__name__}: {exc}); it is owed and the sweep will start it again"
         )

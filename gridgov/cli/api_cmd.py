@@ -17,7 +17,7 @@ def api(
     workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn worker processes")] = 1,
     mode: Annotated[
         str | None,
-        typer.Option(help="deployment | inline | none (default: GRIDGOV_LAUNCH_MODE)"),
+        typer.Option(help="auto | deployment | inline | none (default: GRIDGOV_LAUNCH_MODE)"),
     ] = None,
 ) -> None:
     """Serve the department API and Open311 (docs at /docs, OpenAPI at /openapi.json)."""

@@ -117,6 +117,7 @@ class TerritoryKind(StrEnum):
 class LaunchMode(StrEnum):
     """How the gateway starts a case's flow after recording it (GRIDGOV_LAUNCH_MODE)."""
 
+    AUTO = "auto"  # deployment when a Prefect API is configured, else record only
     DEPLOYMENT = "deployment"  # a run of the item's deployment, picked up by a worker
     INLINE = "inline"  # the flow runs in the gateway's process
-    NONE = "none"  # record only; something else moves the case on
+    NONE = "none"  # record only; the sweep's reconciler starts the owed runs

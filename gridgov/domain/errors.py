@@ -45,6 +45,12 @@ class InvalidTransition(GridgovError):
     code = "invalid_transition"
 
 
+class NotDispatchedYet(InvalidTransition):
+    """An answer for a case whose report run has not dispatched it yet (409): try again."""
+
+    code = "not_dispatched_yet"
+
+
 class NotPermitted(GridgovError):
     """The actor's role, department or community may not act on this case."""
 

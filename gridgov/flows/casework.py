@@ -12,7 +12,7 @@ import asyncio
 import re
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from prefect import Flow, flow
@@ -35,13 +35,12 @@ from gridgov.domain.errors import (
 from gridgov.domain.routing import waiting_for
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.casebook import facts
+from gridgov.ledger.owed import settle
 from gridgov.runtime import default_runtime
 from gridgov.tasks.casework import (
     advance_step,
     deliver_notifications,
-    publish_boards,
     publish_case_trail,
-    sweep_ledger,
 )
 
 ITEMS_MODULE = "gridgov.flows.items"
@@ -116,7 +115,11 @@ async def run_step(
                 )
         outcome = await asyncio.to_thread(advance_step, case_no, answer, moment)
     except REFUSALS as exc:
+        # A refusal is final: the run did what it was owed (it will not be started again).
+        await asyncio.to_thread(_settle, case_no, answer)
         return await _refused(case_no, exc)
+    # The step is in the ledger: the case owes this run no more (ledger/owed.py).
+    await asyncio.to_thread(_settle, case_no, answer)
     case = outcome.case
     plain = waiting_for(facts(case), extension_pending=case.extension_pending).value
     # Telling people, the trail and the run's tags do not depend on each other: all at once.
@@ -147,8 +150,20 @@ async def _refused(case_no: str, exc: Exception) -> State[Any]:
     )
 
 
-async def waits_of(state: State[Any]) -> str | None:
-    """Where the case waits after the run that ended in ``state`` (None: refused)."""
+def _settle(case_no: str, answer: Answer | None) -> None:
+    settle(default_runtime().book.factory, case_no, answer.key if answer else None, clock.now())
+
+
+class _Waits(Protocol):
+    @property
+    def waits(self) -> str | None: ...
+
+
+async def waits_of(state: State[Any] | _Waits) -> str | None:
+    """Where the case waits after the run that ended in ``state`` (None: refused); also
+    takes what ``Launcher`` returns (``Started``), which knows it already."""
+    if not isinstance(state, State):
+        return state.waits
     data = await state.aresult(raise_on_failure=False)
     return data.get("waiting") if isinstance(data, dict) else None
 
@@ -193,25 +208,3 @@ async def review_case(case_no: str, answer: Answer, at: datetime | None = None) 
             f"review-case takes {sorted(REVIEW_KINDS)}, not {answer.kind}", field="answer.kind"
         )
     return await run_step(case_no, answer, at)
-
-
-def _sweep_name() -> str:
-    moment = flow_run.parameters.get("now")
-    return f"督办 sweep @ {moment:%Y-%m-%d %H:%M}" if isinstance(moment, datetime) else "督办 sweep"
-
-
-@flow(name="supervise", flow_run_name=_sweep_name, log_prints=True)
-async def supervise(now: datetime | None = None) -> State[Any]:
-    """督办: remind before the deadline, supervise at it, escalate past it — in bulk."""
-    moment = now or clock.now()
-    actions = await sweep_ledger(moment)
-    # After the sweep's transaction: boards, ladder events, tags and trails (gridgov.boards).
-    await asyncio.gather(
-        deliver_notifications(None), publish_boards(actions, moment, flow_run.get_id())
-    )
-    counts = {k: sum(a.step == k for a in actions) for k in ("reminded", "supervised", "escalated")}
-    return Completed(
-        message=f"{len(actions)} actions at {moment.isoformat()}: "
-        + ", ".join(f"{v} {k}" for k, v in counts.items()),
-        data={"actions": len(actions), **counts},
-    )

@@ -58,6 +58,10 @@ class DeploymentSpec:
     description: str
     schedule: Schedule | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    # One run at a time, and a run due while one is running is cancelled before it takes a
+    # process: after an outage a backlog of sweeps costs nothing (the ledger's hold in
+    # flows/supervision.py is what guarantees no overlap; this only spares the processes).
+    exclusive: bool = False
 
     @property
     def full_name(self) -> str:
@@ -77,11 +81,12 @@ def recurring_specs(supervise_every: int = SUPERVISE_EVERY) -> list[DeploymentSp
     return [
         DeploymentSpec(
             "supervise",
-            "gridgov.flows.casework",
+            "gridgov.flows.supervision",
             "supervise",
             ["gridgov", "supervision", "督办看板"],
             BOARDS_DESCRIPTION,
             Schedule(interval=supervise_every),
+            exclusive=True,
         ),
         DeploymentSpec(
             "citizen-clock",
@@ -90,6 +95,7 @@ def recurring_specs(supervise_every: int = SUPERVISE_EVERY) -> list[DeploymentSp
             ["gridgov", "citizen"],
             "Citizen promises newly missed (SMS 10 min, appointment 30 min, 24 h, callback)",
             Schedule(interval=CITIZEN_CLOCK_EVERY),
+            exclusive=True,
         ),
         DeploymentSpec(
             "risk-patrols",
@@ -139,6 +145,7 @@ def deployment_specs(
 
 def runner_deployments(specs: list[DeploymentSpec]) -> list[Any]:
     """``RunnerDeployment``s for ``serve()``, loaded by module path (serve re-imports them)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron, Interval
     from prefect.types.entrypoint import EntrypointType
 
@@ -149,6 +156,10 @@ def runner_deployments(specs: list[DeploymentSpec]) -> list[Any]:
             kwargs["schedule"] = Interval(spec.schedule.interval)
         elif spec.schedule is not None and spec.schedule.cron is not None:
             kwargs["schedule"] = Cron(spec.schedule.cron, timezone=spec.schedule.timezone)
+        if spec.exclusive:
+            kwargs["concurrency_limit"] = ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            )
         out.append(
             spec.load().to_deployment(
                 DEPLOYMENT,
@@ -176,6 +187,8 @@ def render_prefect_yaml(catalog: Catalog) -> str:
         }
         if spec.schedule:
             d["schedules"] = [spec.schedule.as_yaml()]
+        if spec.exclusive:
+            d["concurrency_limit"] = {"limit": 1, "collision_strategy": "CANCEL_NEW"}
         deployments.append(d)
     doc = {
         "name": "prefect-gridgov",

@@ -38,6 +38,7 @@ from gridgov.item_catalog.loader import Catalog, deadline_rules
 from gridgov.ledger.clocks import recount, set_clock, start_work
 from gridgov.ledger.db import session_factory, transaction
 from gridgov.ledger.models import Case, CaseCounter, CaseEvent, Notification
+from gridgov.ledger.owed import Owing, add_owed
 from gridgov.ledger.records import ActResult, CaseRecord, EventRecord
 
 T = TypeVar("T")
@@ -89,16 +90,22 @@ class CaseBook:
 
     # ------------------------------------------------------------------ commands
     def open_case(
-        self, new: NewCase | Mapping[str, Any], actor: Actor, at: datetime, key: str
+        self,
+        new: NewCase | Mapping[str, Any],
+        actor: Actor,
+        at: datetime,
+        key: str,
+        owe: Owing | None = None,
     ) -> ActResult:
-        """上报: record a new case under the item version in force on its local date."""
+        """上报: record a new case under the item version in force on its local date
+        (``owe``: the run it needs, written in the same transaction; ledger/owed.py)."""
         if not isinstance(new, NewCase):
             try:
                 new = NewCase.model_validate(new)
             except ValidationError as exc:
                 raise first_error(exc) from exc
         at, key = _aware(at), _key(key)
-        return self._retrying(lambda s: self._open(s, new, actor, at, key), key)
+        return self._retrying(lambda s: _owing(s, self._open(s, new, actor, at, key), owe), key)
 
     def act(
         self,
@@ -110,6 +117,7 @@ class CaseBook:
         payload: Mapping[str, Any] | None = None,
         *,
         live: bool = False,
+        owe: Owing | None = None,
     ) -> ActResult:
         """Fire ``kind`` on the case; see the module docstring for the guarantees.
 
@@ -122,7 +130,8 @@ class CaseBook:
         data = parse_payload(kind, dict(payload or {}))
         at, key = _aware(at), _key(key)
         return self._retrying(
-            lambda s: self._act(s, case_no, kind, actor, at, key, data, live), key
+            lambda s: _owing(s, self._act(s, case_no, kind, actor, at, key, data, live), owe),
+            key,
         )
 
     def _retrying(self, work: Callable[[Session], ActResult], key: str) -> ActResult:
@@ -491,6 +500,15 @@ def allocate_case_numbers(s: Session, day: str, count: int) -> list[str]:
         s.flush()
         last = count
     return [f"C{day}-{n:06d}" for n in range(last - count + 1, last + 1)]
+
+
+def _owing(s: Session, result: ActResult, owe: Owing | None) -> ActResult:
+    """The run a recorded command needs, in the command's transaction (a replay adds it when
+    the first recording came through a path that owed nothing, e.g. the dispatcher's queue)."""
+    if owe is not None:
+        ev = result.event
+        add_owed(s, result.case.id, result.case.case_no, ev.idempotency_key, owe, ev.at)
+    return result
 
 
 def facts(case: Case | CaseRecord) -> CaseFacts:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Date,
     Float,
@@ -209,6 +210,8 @@ class Notification(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # A deliverer's lease: claimed rows are skipped by others until it expires (issue 12).
+    claimed_until: Mapped[datetime | None]
 
 
 class ApiKey(Base):
@@ -224,3 +227,39 @@ class ApiKey(Base):
     community: Mapped[str | None] = mapped_column(ForeignKey("territory.code"))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class OwedRun(Base):
+    """A flow run the ledger owes a case: written in the same transaction as the answer (or
+    report) that needs it, settled by the run that did the step. The sweep's reconciler
+    starts any left unsettled past ``GRIDGOV_OWED_RUN_GRACE`` (docs/operations.md)."""
+
+    __tablename__ = "owed_runs"
+    __table_args__ = (Index("ix_owed_runs_open", "settled_at", "owed_since"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # the owing event's key
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_no: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))  # "report" or the answer's kind
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the Answer, as JSON
+    at: Mapped[datetime]  # the answer's moment (the run's ``at``)
+    owed_since: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None]
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    settled_at: Mapped[datetime | None]
+
+
+class JobHold(Base):
+    """One row per recurring job: who holds it now (a lease, so a killed holder's hold
+    expires) and when it last completed — sweeps never overlap and /readyz reads their age."""
+
+    __tablename__ = "job_holds"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    held_until: Mapped[datetime | None]
+    last_completed_at: Mapped[datetime | None]
+    last_period: Mapped[str | None] = mapped_column(String(16))  # monthly: last month assessed

@@ -6,17 +6,18 @@ or re-run step never dispatches, reviews or closes twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from gridgov.domain import keys
 from gridgov.domain.commands import Answer
-from gridgov.domain.enums import Role
+from gridgov.domain.enums import CaseStatus, Role
 from gridgov.domain.lifecycle import SYSTEM, Actor, EventKind
 from gridgov.domain.routing import UnsatisfiedPolicy, WaitingFor, follow_up, waiting_for
 from gridgov.ledger.casebook import CaseBook, facts
 from gridgov.ledger.records import CaseRecord, EventRecord
 
+LADDER_KINDS = frozenset({"reminded", "supervised", "escalated", "notified"})
 MAX_AUTOMATIC = 6  # no rule chains more steps than this; guards against a rule loop
 
 
@@ -49,14 +50,27 @@ def advance(
         if not result.replayed:
             written.append(last)
     else:
-        case, last = book.get(case_no), book.trail(case_no)[-1]
+        # The report run follows the case's last recorded step (the report, or a field fix
+        # sent with it), not a ladder step the sweep wrote while the run was late.
+        trail = book.trail(case_no)
+        last = next(e for e in reversed(trail) if e.kind not in LADDER_KINDS)
+        case = book.get(case_no)
     for _ in range(MAX_AUTOMATIC):
-        nxt = follow_up(facts(case), EventKind(last.kind), spot_share=spot_share, policy=policy)
+        # Decided from the state right after ``last``, not from wherever the case is now: a
+        # run that starts late (a crashed worker, a backlog) must do the same step it would
+        # have done on time, and nothing when the case has moved on without it.
+        after = replace(facts(case), status=CaseStatus(last.to_status))
+        nxt = follow_up(after, EventKind(last.kind), spot_share=spot_share, policy=policy)
         if nxt is None:
             break
-        result = book.act(
-            case_no, nxt.kind, SYSTEM, at, keys.follow_up(case_no, last.seq, nxt.kind), nxt.payload
-        )
+        key = keys.follow_up(case_no, last.seq, nxt.kind)
+        trail = book.trail(case_no)
+        done = next((e for e in trail if e.idempotency_key == key), None)
+        if done is None and case.status != last.to_status:
+            break  # someone moved the case on since: the step is no longer owed
+        # Dated no earlier than the case's last event (a reminder may have come in between).
+        moment = max(at, trail[-1].at)
+        result = book.act(case_no, nxt.kind, SYSTEM, moment, key, nxt.payload)
         case, last = result.case, result.event
         if not result.replayed:
             written.append(last)

@@ -154,7 +154,7 @@ def notice_row(
     case_id: int | None, kind: str, recipient: str, body: Any, key: str, created_at: Any
 ) -> tuple[Any, ...]:
     """A pending outbox row in :data:`NOTICE_COLUMNS` order (checked below)."""
-    return (case_id, kind, recipient, body, "pending", 0, None, key, created_at, None)
+    return (case_id, kind, recipient, body, "pending", 0, None, key, created_at, None, None)
 
 
 # The builders' argument order *is* the table order: if a migration adds or moves a column
@@ -172,6 +172,7 @@ assert NOTICE_COLUMNS == (
     "idempotency_key",
     "created_at",
     "sent_at",
+    "claimed_until",  # a deliverer's lease (notify.claim)
 ), NOTICE_COLUMNS
 
 

@@ -17,7 +17,6 @@ from gridgov.clock import SimClock, use_clock
 from gridgov.domain.commands import Answer
 from gridgov.domain.enums import CaseStatus, Role, Source, TerritoryKind, Tier
 from gridgov.domain.lifecycle import Actor, EventKind
-from gridgov.flows.casework import waits_of
 from gridgov.flows.launch import Launcher
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.records import CaseRecord
@@ -224,7 +223,7 @@ async def run_demo(
     on_progress: Callable[[str], Awaitable[None] | None] | None = None,
 ) -> DemoResult:
     """Drive the stories and hourly supervision sweeps through simulated time."""
-    from gridgov.flows.casework import supervise
+    from gridgov.flows.supervision import supervise
 
     run_id = uuid.uuid4().hex[:8]
     sim = SimClock(start)
@@ -269,9 +268,9 @@ async def run_demo(
                     Role.CITIZEN if story.source == Source.CITIZEN else Role.PATROLLER,
                     str(new["reporter"]),
                 )
-                case, state = await launcher.report(new, actor, moment, key, fix)
+                case, started = await launcher.report(new, actor, moment, key, fix)
                 story.case_no = case.case_no
-                label = f"{case.case_no} reported: {story.item.name_zh} → {await waits_of(state)}"
+                label = f"{case.case_no} reported: {story.item.name_zh} → {started.waits}"
             else:
                 assert story.case_no is not None
                 case = rt.book.get(story.case_no)
@@ -279,10 +278,10 @@ async def run_demo(
                     if case.status != CaseStatus.UNDER_REVIEW:
                         continue  # not drawn: closed with the fix
                     verb = "pass"
-                state = await launcher.answer(
+                started = await launcher.answer(
                     case.case_no, _answer(rt, case, verb, data, key), moment
                 )
-                label = f"{case.case_no} {verb} → {await waits_of(state)}"
+                label = f"{case.case_no} {verb} → {started.waits}"
             flow_runs += 1
             if on_progress is not None:
                 maybe = on_progress(label)

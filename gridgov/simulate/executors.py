@@ -113,8 +113,8 @@ class FlowExecutor:
         return self.book.get(case_no)
 
     async def sweep(self, at: datetime) -> int:
-        from gridgov.flows.casework import supervise
         from gridgov.flows.intake import citizen_clock
+        from gridgov.flows.supervision import supervise
 
         state = await supervise(at, return_state=True)
         await citizen_clock(at, return_state=True)

@@ -19,10 +19,13 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from sqlalchemy import select
 
 from gridgov import clock
 from gridgov.domain.enums import Role, Source, Tier
 from gridgov.domain.lifecycle import Actor, EventKind
+from gridgov.ledger.models import OwedRun
+from gridgov.ledger.owed import owing
 from gridgov.runtime import Runtime
 from tests.conftest import PG_URL
 from tests.production.harness import gridgov_serve, pg_database, prefect_server, wait_for
@@ -68,13 +71,32 @@ async def scheduled_sweeps(api_url: str) -> list[tuple[bool, str | None, str]]:
     ]
 
 
+def open_stranded_case(rt: Runtime) -> str:
+    """A report recorded 10 minutes ago whose run never started (the gateway crashed)."""
+    then = clock.now() - timedelta(minutes=10)
+    item = next(
+        i
+        for i in sorted(rt.catalog.in_force(then.date()), key=lambda i: i.code)
+        if i.tier == Tier.DEPARTMENT and Source.CITIZEN in i.sources
+    )
+    grid = min((u for u in rt.catalog.territory.values() if u.kind == "grid"), key=lambda u: u.code)
+    new = {"item_code": item.code, "community": grid.parent, "source": "citizen", "reporter": "c"}
+    case = rt.book.open_case(new, Actor(Role.CITIZEN, "c"), then, "stranded-1", owing(None)).case
+    return case.case_no
+
+
 def test_server_scheduler_runs_the_sweep_that_escalates(pg_ledger: Runtime, tmp_path: Path) -> None:
     case_no = open_overdue_case(pg_ledger)
+    stranded = open_stranded_case(pg_ledger)
     assert "escalated" not in [e.kind for e in pg_ledger.book.trail(case_no)]
     ledger_url = pg_ledger.engine.url.render_as_string(hide_password=False)
     with pg_database(PG_URL) as prefect_db, prefect_server(tmp_path, prefect_db) as server:
         serve = gridgov_serve(
-            server, ledger_url, tmp_path / "serve.log", GRIDGOV_SUPERVISE_EVERY="10"
+            server,
+            ledger_url,
+            tmp_path / "serve.log",
+            GRIDGOV_SUPERVISE_EVERY="15",
+            GRIDGOV_OWED_RUN_GRACE="5",
         )
         try:
 
@@ -97,6 +119,23 @@ def test_server_scheduler_runs_the_sweep_that_escalates(pg_ledger: Runtime, tmp_
             kinds = [e.kind for e in pg_ledger.book.trail(case_no)]
             assert kinds.count("escalated") == 1 and kinds.count("supervised") == 1
             assert pg_ledger.book.get(case_no).overdue
+
+            # The sweep's reconciler started the stranded report's run as a deployment run.
+            wait_for(
+                f"the reconciler to run {stranded}'s owed report",
+                lambda: pg_ledger.book.get(stranded).status == "dispatched",
+                timeout=240,
+            )
+            with pg_ledger.book.factory() as s:
+                row = s.scalar(select(OwedRun).where(OwedRun.case_no == stranded))
+                assert row is not None and row.attempts >= 1 and row.flow_run_id
+
+            def settled() -> bool:
+                with pg_ledger.book.factory() as s:
+                    at = s.scalar(select(OwedRun.settled_at).where(OwedRun.case_no == stranded))
+                    return at is not None
+
+            wait_for("the owed run settled", settled, timeout=60)
 
             # The server goes away; an operator's SIGTERM still stops serve.
             server.stop()

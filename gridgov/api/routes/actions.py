@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel
 
 from gridgov.api.deps import Gateway, GatewayDep, IdemHeader, PrincipalDep
@@ -151,9 +151,17 @@ def endpoint(action: Action) -> Callable[..., Awaitable[ActionOut]]:
     the signature for validation and the OpenAPI document)."""
 
     async def handle(
-        case_no: str, gw: Gateway, who: Principal, body: BaseModel | None, key: str | None
+        case_no: str,
+        gw: Gateway,
+        who: Principal,
+        body: BaseModel | None,
+        key: str | None,
+        response: Response,
     ) -> ActionOut:
-        return await _act(gw, who, case_no, action.kind, body, key)
+        done = await _act(gw, who, case_no, action.kind, body, key)
+        if done.run.accepted_only:  # recorded; its run is owed and will be started
+            response.status_code = 202
+        return done
 
     body: Any = action.body | None if action.optional else action.body
     param = partial(inspect.Parameter, kind=inspect.Parameter.KEYWORD_ONLY)
@@ -168,6 +176,7 @@ def endpoint(action: Action) -> Callable[..., Awaitable[ActionOut]]:
                 default=None if action.optional else inspect.Parameter.empty,
             ),
             param("key", annotation=IdemHeader, default=None),
+            param("response", annotation=Response),
         ],
         return_annotation=ActionOut,
     )

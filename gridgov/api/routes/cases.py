@@ -38,7 +38,10 @@ def aware(value: datetime | None, tz: str, field: str) -> datetime | None:
     status_code=201,
     response_model=CaseCreated,
     summary="Report a case (上报) and start its item flow",
-    responses={200: {"description": "replayed: this idempotency key already made the case"}},
+    responses={
+        200: {"description": "replayed: this idempotency key already made the case"},
+        202: {"description": "recorded; its run is pending (started by the reconciler)"},
+    },
 )
 async def create_case(
     body: Annotated[CaseIn, Body()],
@@ -51,6 +54,8 @@ async def create_case(
     created = await gw.service.create(who, body, key)
     if created.replayed:
         response.status_code = 200
+    elif created.run.accepted_only:
+        response.status_code = 202
     return created
 
 

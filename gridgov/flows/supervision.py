@@ -1,0 +1,67 @@
+"""The 督办 sweep flow: the ladder in bulk, then owed runs and pending notices.
+
+One sweep at a time (a lease in ``job_holds``): several workers, or a backlog of scheduled
+runs after an outage, never sweep together; the first catches up everything due and the
+others end at once ("skipped"). See docs/lifecycle.md and docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from prefect import flow
+from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
+from prefect.states import Completed
+
+from gridgov import clock
+from gridgov.flows.launch import Mode, reconcile
+from gridgov.ledger import holds
+from gridgov.runtime import default_runtime
+from gridgov.tasks.casework import deliver_notifications, publish_boards, sweep_ledger
+
+# A killed sweep's hold expires after this; a sweep of 10,000 due cases takes well under it.
+SWEEP_LEASE = timedelta(minutes=5)
+
+
+def _sweep_name() -> str:
+    moment = flow_run.parameters.get("now")
+    return f"督办 sweep @ {moment:%Y-%m-%d %H:%M}" if isinstance(moment, datetime) else "督办 sweep"
+
+
+@flow(name="supervise", flow_run_name=_sweep_name, log_prints=True)
+async def supervise(now: datetime | None = None) -> State[Any]:
+    """督办: remind before the deadline, supervise at it, escalate past it — in bulk; then
+    start the runs owed past their grace and deliver what is pending. One sweep at a time:
+    a sweep that finds another holding the ledger's sweep hold ends at once ("skipped")."""
+    rt = default_runtime()
+    moment = now or clock.now()
+    holder = uuid.uuid4().hex
+    held = await asyncio.to_thread(
+        holds.acquire, rt.book.factory, holds.SWEEP, holder, clock.now(), SWEEP_LEASE
+    )
+    if not held:
+        return Completed(message="skipped: another sweep holds the ledger", data={"skipped": True})
+    done: datetime | None = None
+    try:
+        actions = await sweep_ledger(moment)
+        owed = await reconcile(rt, clock.now(), Mode(rt.settings.launch_mode))
+        # After the sweep's transaction: boards, ladder events, tags and trails (gridgov.boards).
+        await asyncio.gather(
+            deliver_notifications(None), publish_boards(actions, moment, flow_run.get_id())
+        )
+        done = clock.now()
+    finally:
+        # Completed or not, the hold is freed: the next sweep catches up whatever is left.
+        await asyncio.to_thread(holds.release, rt.book.factory, holds.SWEEP, holder, done)
+    counts = {k: sum(a.step == k for a in actions) for k in ("reminded", "supervised", "escalated")}
+    return Completed(
+        message=f"{len(actions)} actions at {moment.isoformat()}: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + f"; owed runs: {owed.started} started, {owed.waiting} in flight, "
+        f"{owed.failed} not started",
+        data={"actions": len(actions), **counts, "owed_started": owed.started},
+    )

@@ -1,0 +1,81 @@
+"""Job holds: a recurring job (the 督办 sweep, the monthly assessment) runs one at a time.
+
+A hold is a lease row in ``job_holds``: one conditional UPDATE takes it, so two sweeps that
+start together (several workers, a late backlog of scheduled runs) never overlap; a holder
+killed mid-transaction leaves a lease that expires. The row also keeps when the job last
+completed (``/readyz`` reads it) and, for the monthly assessment, the last month done.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridgov.ledger.db import transaction
+from gridgov.ledger.models import JobHold
+
+SWEEP = "supervise"  # the 督办 sweep's hold
+
+
+def acquire(
+    factory: sessionmaker[Session], name: str, holder: str, now: datetime, lease: timedelta
+) -> bool:
+    """Take the hold on ``name`` until ``now + lease``; False when someone else holds it."""
+    try:
+        with transaction(factory) as s:
+            if s.get(JobHold, name) is None:
+                s.add(JobHold(name=name))
+    except IntegrityError:
+        pass  # created by a racing holder: fine, the UPDATE below decides
+    with transaction(factory) as s:
+        taken = s.execute(
+            update(JobHold)
+            .where(
+                JobHold.name == name,
+                JobHold.held_until.is_(None) | (JobHold.held_until < now),
+            )
+            .values(holder=holder, held_until=now + lease)
+        )
+        return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def release(
+    factory: sessionmaker[Session],
+    name: str,
+    holder: str,
+    completed_at: datetime | None,
+    period: str | None = None,
+) -> None:
+    values: dict[str, object] = {"holder": None, "held_until": None}
+    if completed_at is not None:
+        values["last_completed_at"] = completed_at
+    if period is not None:
+        values["last_period"] = period
+    with transaction(factory) as s:
+        s.execute(
+            update(JobHold).where(JobHold.name == name, JobHold.holder == holder).values(**values)
+        )
+
+
+def mark_period(factory: sessionmaker[Session], name: str, holder: str, period: str) -> None:
+    """The holder finished ``period`` (a month): a later run, or a crash after this, never
+    does it again."""
+    with transaction(factory) as s:
+        s.execute(
+            update(JobHold)
+            .where(JobHold.name == name, JobHold.holder == holder)
+            .values(last_period=period)
+        )
+
+
+def last_completed(factory: sessionmaker[Session], name: str) -> datetime | None:
+    with factory() as s:
+        return s.scalar(select(JobHold.last_completed_at).where(JobHold.name == name))
+
+
+def last_period(factory: sessionmaker[Session], name: str) -> str | None:
+    with factory() as s:
+        return s.scalar(select(JobHold.last_period).where(JobHold.name == name))
