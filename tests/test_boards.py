@@ -131,3 +131,15 @@ async def test_refused_answer_ends_completed_tagged_refused(rt: Runtime) -> None
     async with get_client() as client:
         run = await client.read_flow_run(state.state_details.flow_run_id)  # type: ignore[arg-type]
     assert "refused" in run.tags
+
+
+async def test_latest_runs_reads_in_pages_the_server_accepts(rt: Runtime) -> None:
+    """The server refuses reads of more than 200 runs: 120 cases on a board must still work."""
+    from gridgov.boards.runs import latest_runs
+
+    it = item(rt, Tier.DEPARTMENT)
+    case, _ = await Launcher(rt).report(new(rt, it), PATROLLER, at(2026, 11, 23, 9), "r")
+    wanted = [f"X{i:05d}" for i in range(119)] + [case.case_no]
+    async with get_client() as client:
+        found = await latest_runs(client, wanted)
+    assert set(found) == {case.case_no}

@@ -23,11 +23,12 @@ from uuid import UUID
 
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 from prefect.runtime import flow_run
 
 from gridgov.boards.labels import DISTRICT_KEY, community_key, dept_key, holder_zh, place_zh
-from gridgov.boards.query import BoardSet, read_boards
-from gridgov.boards.render import markdown
+from gridgov.boards.query import BoardSet, BoardSnapshot, read_boards
+from gridgov.boards.render import EMPTY_ZH, markdown
 from gridgov.boards.runs import (
     Situation,
     ladder_event,
@@ -94,31 +95,36 @@ async def publish_boards(rt: Runtime, boards: BoardSet, sweep_run: str | None = 
     if warning:  # deadlines counted without the year's holiday data: say so on every board
         footer += f"\n**注意(节假日数据)**:{warning}\n"
     cat, tz = rt.catalog, rt.calendar.tz
-    jobs = [
-        acreate_markdown_artifact(
-            key=DISTRICT_KEY,
-            markdown=markdown("全区督办看板", boards.district, cat, tz, links=links, footer=footer),
-            description="全区超期与临期案件(每次督办巡查更新)",
-        )
+    wanted: list[tuple[str, str, BoardSnapshot, str]] = [
+        (DISTRICT_KEY, "全区督办看板", boards.district, "全区超期与临期案件(每次督办巡查更新)")
     ]
     for code, snap in boards.departments.items():
         name = holder_zh(cat, code)
-        jobs.append(
-            acreate_markdown_artifact(
-                key=dept_key(code),
-                markdown=markdown(f"{name}督办看板", snap, cat, tz, links=links, footer=footer),
-                description=f"{name}({code})超期与临期案件",
-            )
-        )
+        wanted.append((dept_key(code), f"{name}督办看板", snap, f"{name}({code})超期与临期案件"))
     for code, snap in boards.communities.items():
         name = place_zh(cat, code)
-        jobs.append(
-            acreate_markdown_artifact(
-                key=community_key(code),
-                markdown=markdown(f"{name}社区督办看板", snap, cat, tz, links=links, footer=footer),
-                description=f"{name}({code})超期与临期案件",
-            )
+        wanted.append(
+            (community_key(code), f"{name}社区督办看板", snap, f"{name}({code})超期与临期案件")
         )
+    # An empty board whose newest version is empty already says the truth: not rewritten
+    # (most departments and communities, most sweeps; each version is a server write).
+    async with get_client() as client:
+        latest = await client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[w[0] for w in wanted])
+            ),
+            limit=len(wanted),
+        )
+    empty_now = {a.key for a in latest if isinstance(a.data, str) and EMPTY_ZH in a.data}
+    jobs = [
+        acreate_markdown_artifact(
+            key=key,
+            markdown=markdown(title, snap, cat, tz, links=links, footer=footer),
+            description=description,
+        )
+        for key, title, snap, description in wanted
+        if snap.total or key not in empty_now
+    ]
     await _bounded(jobs)
     return len(jobs)
 

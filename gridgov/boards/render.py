@@ -23,6 +23,7 @@ from gridgov.boards.labels import (
 from gridgov.boards.query import BoardEntry, BoardSnapshot
 from gridgov.item_catalog.loader import Catalog
 
+EMPTY_ZH = "当前没有超期或临期案件。"
 COLUMNS_ZH = (
     "案件编号",
     "事项",
@@ -97,7 +98,7 @@ def markdown(
         f"时间均为 {zone_label(tz, snap.as_of)}。\n\n"
     )
     if not snap.entries:
-        return head + "当前没有超期或临期案件。\n" + footer
+        return head + EMPTY_ZH + "\n" + footer
     table = "| " + " | ".join(COLUMNS_ZH) + " |\n|" + "---|" * len(COLUMNS_ZH) + "\n"
     for e in snap.entries:
         ln = line(e, catalog, tz)

@@ -84,8 +84,15 @@ def _run_name(label: str | None) -> Callable[[], str]:
             )
         )
         case_no = str(params.get("case_no"))
-        item_name = label or default_runtime().book.get(case_no).item_name
-        return f"{case_no} · {item_name} · {step}"
+        rt = default_runtime()
+        item_name = label or rt.book.get(case_no).item_name
+        # The case's own time of the step (simulated in the demo, a source's time on import):
+        # the run's start time in the UI is when Prefect ran it, which may differ.
+        moment = params.get("at")
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        when = f" @ {moment.astimezone(rt.calendar.tz):%m-%d %H:%M}" if moment else ""
+        return f"{case_no} · {item_name} · {step}{when}"
 
     return name
 

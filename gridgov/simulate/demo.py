@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from prefect import tags
+
 from gridgov.clock import SimClock, use_clock
 from gridgov.domain.commands import Answer
 from gridgov.domain.enums import CaseStatus, Role, Source, TerritoryKind, Tier
@@ -242,7 +244,8 @@ async def run_demo(
         tick += sweep_every
     timeline.sort(key=lambda t: (t[0], t[1] != -1, t[1]))  # sweeps first at equal times
     flow_runs = sweeps = actions = 0
-    with use_clock(sim):
+    # Every run of the demo says it is simulated (its start time in the UI is real time).
+    with use_clock(sim), tags("simulated", "模拟演示"):
         for offset, seq, verb, story, data in timeline:
             moment = sim.set(start + offset)
             key = f"demo-{run_id}-{story.title}-{seq}-{verb}"
