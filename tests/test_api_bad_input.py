@@ -176,6 +176,11 @@ def test_openapi_operations_never_fail_with_5xx(app: FastAPI, world: World) -> N
             before = world.counts()
             response = case.call(headers=auth)
             where = (case.method, case.formatted_path, response.text[:300])
+            if case.formatted_path == "/readyz" and response.status_code == 503:
+                # Readiness answers 503 by design while a check is out of bounds (here: no
+                # sweep has run); that is its documented answer, not a failure.
+                assert response.json()["status"] == "not_ready", where
+                return
             assert response.status_code < 500, where
             if response.status_code >= 400:
                 assert world.counts() == before, where
