@@ -148,9 +148,9 @@ async def test_supervisor_finds_overdue_cases_in_prefect_ui_and_board_page(
 
     from gridgov.api.app import create_app
     from gridgov.api.keystore import create_key
-    from gridgov.flows.supervision import supervise
     from gridgov.flows.items import item_flow
     from gridgov.flows.launch import Launcher
+    from gridgov.flows.supervision import supervise
     from tests.api_support import serve
     from tests.test_flows import item, new
 
