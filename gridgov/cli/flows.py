@@ -154,7 +154,8 @@ def demo(days: Annotated[int, typer.Option(min=1, max=10)] = 3) -> None:
     console.print(table)
     console.print(
         "Look at the runs in the Prefect UI: run [bold]prefect server start[/] and open "
-        "http://127.0.0.1:4200/runs — filter by tag (tier:3, dept:CG, community:…) or search "
-        "a case number; each case has a markdown artifact (key case-<number>) with its trail, "
-        "and the supervision sweeps a table artifact (key supervision-sweep)."
+        "http://127.0.0.1:4200/runs — filter by tag (holder:AJ, overdue, tier:3, community:…) "
+        "or search a case number; each case has a markdown artifact (key case-<number>) with "
+        "its trail, and every sweep publishes the 督办 boards (keys board-district, "
+        "board-dept-<code>, board-community-<code>; see docs/boards.md)."
     )
