@@ -329,3 +329,20 @@ async def test_waiting_case_holds_no_running_or_paused_run(rt: Runtime) -> None:
             )
         )
     assert live == []
+
+
+async def test_waits_of_a_final_state_without_data_asks_the_ledger(rt: Runtime) -> None:
+    """The engine sometimes hands back the server's copy of a run's final state, which has no
+    data (seen once in CI: MissingResult in the demo). Where the case waits then comes from
+    the ledger; a refused run still answers None."""
+    from prefect.states import Completed
+
+    launcher = Launcher(rt)
+    t2 = item(rt, Tier.COMMUNITY)
+    case, _ = await launcher.report(new(rt, t2), PATROLLER, at(2026, 11, 23, 9), "nodata")
+    bare = Completed(message=f"{case.case_no}: created, dispatched")  # the server's copy
+    bare.data = None
+    assert await waits_of(bare, case.case_no) == "AwaitingCommunity"
+    refused = Completed(message=f"{case.case_no}: refused, nothing recorded — x")
+    refused.data = None
+    assert await waits_of(refused, case.case_no) is None

@@ -18,6 +18,7 @@ from uuid import UUID
 from prefect import Flow, flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
+from prefect.exceptions import MissingResult
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
@@ -166,13 +167,26 @@ class _Waits(Protocol):
     def waits(self) -> str | None: ...
 
 
-async def waits_of(state: State[Any] | _Waits) -> str | None:
+async def waits_of(state: State[Any] | _Waits, case_no: str | None = None) -> str | None:
     """Where the case waits after the run that ended in ``state`` (None: refused); also
     takes what ``Launcher`` returns (``Started``), which knows it already."""
     if not isinstance(state, State):
         return state.waits
-    data = await state.aresult(raise_on_failure=False)
+    try:
+        data = await state.aresult(raise_on_failure=False)
+    except MissingResult:
+        # Now and then the engine hands back the server's copy of the final state (Prefect's
+        # propose_state returns it when the server does not accept ours as is), and that copy
+        # carries no data. The step is in the ledger either way: ask it where the case waits.
+        if case_no is None or (state.message or "").startswith(f"{case_no}: refused"):
+            return None
+        return await asyncio.to_thread(_waiting_now, case_no)
     return data.get("waiting") if isinstance(data, dict) else None
+
+
+def _waiting_now(case_no: str) -> str:
+    case = default_runtime().book.get(case_no)
+    return waiting_for(facts(case), extension_pending=case.extension_pending).value
 
 
 def build_item_flow(item: Item) -> ItemFlow:

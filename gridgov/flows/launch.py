@@ -143,7 +143,7 @@ class Launcher:
             state = await self._inline(case, answer, at)
             details = state.state_details
             run_id = str(details.flow_run_id) if details.flow_run_id else None
-            waits = await waits_of(state)
+            waits = await waits_of(state, case.case_no)
             return Started(self.mode, flow_run_id=run_id, state=state.name, waits=waits)
         timeout = self.rt.settings.launch_timeout
         try:
