@@ -37,6 +37,7 @@ from gridgov.domain.routing import waiting_for
 from gridgov.item_catalog.models import Item
 from gridgov.ledger.casebook import facts
 from gridgov.ledger.owed import settle
+from gridgov.ledger.progress import waiting_now
 from gridgov.runtime import default_runtime
 from gridgov.tasks.casework import (
     advance_step,
@@ -185,8 +186,8 @@ async def waits_of(state: State[Any] | _Waits, case_no: str | None = None) -> st
 
 
 def _waiting_now(case_no: str) -> str:
-    case = default_runtime().book.get(case_no)
-    return waiting_for(facts(case), extension_pending=case.extension_pending).value
+    # The same answer the run's own data gives (ledger.progress: overdue shown).
+    return waiting_now(default_runtime().book.get(case_no)).value
 
 
 def build_item_flow(item: Item) -> ItemFlow:

@@ -21,6 +21,11 @@ LADDER_KINDS = frozenset({"reminded", "supervised", "escalated", "notified"})
 MAX_AUTOMATIC = 6  # no rule chains more steps than this; guards against a rule loop
 
 
+def waiting_now(case: CaseRecord) -> WaitingFor:
+    """Where the case waits, as a step's run reports it (overdue shown)."""
+    return waiting_for(facts(case), extension_pending=case.extension_pending, overdue=case.overdue)
+
+
 @dataclass(frozen=True)
 class StepOutcome:
     case: CaseRecord
@@ -74,5 +79,4 @@ def advance(
         case, last = result.case, result.event
         if not result.replayed:
             written.append(last)
-    state = waiting_for(facts(case), extension_pending=case.extension_pending, overdue=case.overdue)
-    return StepOutcome(case, written, state)
+    return StepOutcome(case, written, waiting_now(case))
