@@ -5,7 +5,9 @@
 * ``open311_source`` a GeoReport v2 server read by date windows (httpx)
 * ``prepare``        one chunk of text rows → validated, normalised values + rejects
 * ``rejects``        reject reasons and the reject file
-* ``history``        imported rows → case rows and their event trails
+* ``steps``          an imported row's trail: its steps and their events, as rows or as SQL
+* ``case_rows``      a new imported case's ``cases`` row and clock fields
+* ``changes``        a changed source row against its stored case: conflict or steps to append
 * ``store``          reading and writing the ledger in bulk
 * ``importer``       the import run: idempotent, chunked, all-or-nothing per row
 * ``tables``         exported tables on disk (CSV / Parquet / XLSX) and back

@@ -9,7 +9,7 @@ back and done again from the lookup. Ids that occur more than once in the source
 back to the end: identical copies are imported once, differing copies are all rejected.
 
 On SQLite the new cases of a chunk are staged in a temporary table and copied, with their
-trails computed from them, by SQL (history.trail_sql); while this thread waits on those
+trails computed from them, by SQL (steps.trail_sql); while this thread waits on those
 statements and the commit (SQLite runs without the GIL) a worker thread reads and prepares
 the next chunk. Chunks are still applied one after the other, in order.
 """
@@ -31,12 +31,13 @@ from sqlalchemy.orm import Session
 
 from gridgov.domain.errors import ConcurrentUpdate, InvalidInput
 from gridgov.domain.worktime import to_us
-from gridgov.exchange import history, store
-from gridgov.exchange.history import EventWriter
+from gridgov.exchange import changes, store
+from gridgov.exchange.case_rows import NewCases, new_cases
 from gridgov.exchange.mapping import Mapping
 from gridgov.exchange.prepare import Lookups, Prepared, prepare
 from gridgov.exchange.readers import Chunk, RowSource
 from gridgov.exchange.rejects import Reason, Reject, RejectFile
+from gridgov.exchange.steps import EventWriter, event_count, trail_sql
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
 from gridgov.ledger.models import Case
 from gridgov.ledger.rows import EVENT_COLUMNS, Encoder
@@ -80,7 +81,7 @@ class _Ready:
     new cases), the values its rows are written with if they are new cases too."""
 
     prepared: Prepared
-    values: history.NewCases | None
+    values: NewCases | None
 
 
 class _Ahead:
@@ -221,8 +222,8 @@ class Importer:
             return _Ready(prepared, None)
         return _Ready(prepared, self._new_cases(prepared.rows, render))
 
-    def _new_cases(self, rows: pd.DataFrame, render: Encoder) -> history.NewCases:
-        return history.new_cases(rows, self.lk, self.book.ladder, render, self.now_us)
+    def _new_cases(self, rows: pd.DataFrame, render: Encoder) -> NewCases:
+        return new_cases(rows, self.lk, self.book.ladder, render, self.now_us)
 
     @staticmethod
     def _settle_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Reject]]:
@@ -252,7 +253,7 @@ class Importer:
         rows: pd.DataFrame,
         summary: Summary,
         out: RejectFile,
-        values: history.NewCases | None = None,
+        values: NewCases | None = None,
     ) -> None:
         """Write ``rows`` in one transaction (retried on a concurrent writer); ``values``:
         their new-case values, if worked out already."""
@@ -279,7 +280,7 @@ class Importer:
         conn: Connection,
         render: Encoder,
         rows: pd.DataFrame,
-        values: history.NewCases | None,
+        values: NewCases | None,
     ) -> _Outcome:
         system = self.mapping.source_system
         ids = rows["source_id"].tolist()
@@ -298,9 +299,7 @@ class Importer:
             result.imported = len(new)
         return result
 
-    def _insert(
-        self, conn: Connection, render: Encoder, rows: pd.DataFrame, new: history.NewCases
-    ) -> None:
+    def _insert(self, conn: Connection, render: Encoder, rows: pd.DataFrame, new: NewCases) -> None:
         case_nos = np.empty(len(rows), dtype=object)
         days = rows["day"].to_numpy()
         with Session(bind=conn) as s:  # joins the chunk's transaction
@@ -325,7 +324,7 @@ class Importer:
             if store.max_case_id(conn) != above + len(rows):
                 raise RuntimeError("imported cases did not get consecutive ids")
             done = conn.exec_driver_sql(
-                history.trail_sql(),
+                trail_sql(),
                 (
                     self.mapping.source_system,
                     writer.actor,
@@ -334,7 +333,7 @@ class Importer:
                     above,
                 ),
             )
-            want = history.event_count(rows)
+            want = event_count(rows)
             if done.rowcount != want:
                 raise RuntimeError(f"wrote {done.rowcount} events for {want} imported steps")
             return
@@ -358,8 +357,8 @@ class Importer:
         picked: list[int] = []
         for i, rec in enumerate(rows.to_dict("records")):
             d = details[k[i].id]
-            plan = history.plan_update(rec, d)
-            if isinstance(plan, history.Conflict):
+            plan = changes.plan_update(rec, d)
+            if isinstance(plan, changes.Conflict):
                 result.rejects.append(
                     Reject(int(rec["line"]), rec["source_id"], plan.field, plan.reason, plan.detail)
                 )
@@ -382,7 +381,7 @@ class Importer:
             after=np.array([d["last_at"] for d in stored], dtype=np.int64),
         )
         store.insert(conn, render, "case_events", EVENT_COLUMNS, events)
-        values = history.update_values(sub, stored, self.lk, self.book.ladder, self.now_us)
+        values = changes.update_values(sub, stored, self.lk, self.book.ladder, self.now_us)
         for d, v in zip(stored, values, strict=True):
             stmt = (
                 update(Case)

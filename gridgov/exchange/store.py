@@ -5,7 +5,7 @@ made by the ledger's one encoder (``ledger.rows.Encoder``), because SQLAlchemy's
 processing would cost more than the insert itself. Every value is validated before it gets here.
 On SQLite new cases go through a staging table (``stage``, ``insert_from_stage``): binding
 into a table without indexes and copying by SQL costs less than binding into ``cases``, and
-their events are computed from the staged rows by SQL (history.trail_sql) rather than bound.
+their events are computed from the staged rows by SQL (steps.trail_sql) rather than bound.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from gridgov.ledger.rows import Encoder, literal
 I64 = npt.NDArray[np.int64]
 LOOKUP_BATCH = 5_000  # ids per IN (…) list: well under every driver's parameter limit
 # SQLite: new cases are staged in a temporary table (their case columns, and what their
-# trails need beyond them: history.stage_rows) and copied into the ledger by SQL.
+# trails need beyond them: steps.stage_rows) and copied into the ledger by SQL.
 STAGE = "temp.import_stage"
 
 
