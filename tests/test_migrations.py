@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+from gridgov.domain.enums import Role
+from gridgov.domain.lifecycle import Actor, EventKind
 from gridgov.ledger.base import Base
 from gridgov.ledger.db import migrate
 from gridgov.runtime import Runtime
+from tests.conftest import at
 
 
 def test_migrated_schema_matches_models(runtime: Runtime) -> None:
@@ -24,3 +28,32 @@ def test_migrate_is_idempotent_and_indexes_the_sweep(runtime: Runtime) -> None:
     assert "ix_cases_next_sweep_at" in names
     uniques = inspect(runtime.engine).get_unique_constraints("case_events")
     assert any(u["column_names"] == ["idempotency_key"] for u in uniques)
+
+
+def test_timers_migration_fills_from_open_cases_and_goes_down(runtime: Runtime) -> None:
+    """0010_a_timers down and up again on a ledger with cases: the timers it fills from the
+    cases' clock columns are the ones the writers keep."""
+    from sqlalchemy import select
+
+    from gridgov.ledger.db import alembic_config
+    from gridgov.ledger.rows import TIMERS
+    from tests.test_supervision import _open_dispatched
+
+    _open_dispatched(runtime, 3)
+    runtime.book.act(
+        _open_dispatched(runtime, 1, start_hour=10)[0],
+        EventKind.CANCELLED,
+        Actor(Role.DISPATCHER, "d"),
+        at(2026, 11, 23, 11),
+        "cancel-mig",
+        {"reason": "duplicate report"},
+    )
+    with runtime.engine.connect() as conn:
+        kept = conn.execute(select(TIMERS).order_by(TIMERS.c.case_id)).all()
+    assert len(kept) == 3  # the cancelled case runs no clock: no timer
+    command.downgrade(alembic_config(runtime.engine), "0009_e_owed_runs")
+    assert "timers" not in inspect(runtime.engine).get_table_names()
+    migrate(runtime.engine)
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(TIMERS).order_by(TIMERS.c.case_id)).all() == kept
+    assert "ix_timers_due" in {ix["name"] for ix in inspect(runtime.engine).get_indexes("timers")}

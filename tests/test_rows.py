@@ -5,6 +5,7 @@ built from the same specification — every column, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from gridgov.domain.lifecycle import SYSTEM
 from gridgov.domain.routing import UnsatisfiedPolicy
 from gridgov.domain.tiers import COMMUNITY_UNIT, path, tiers_where
 from gridgov.intake.bulk import ingest_events
-from gridgov.ledger import rows
+from gridgov.ledger import rows, timers
 from gridgov.ledger.progress import advance
 from gridgov.runtime import Runtime
 from tests.test_intake_bulk import T0, grid, row
@@ -157,3 +158,40 @@ def test_json_text_is_what_sqlalchemy_stores(value: Any) -> None:
     import json
 
     assert rows.json_text(value) == json.dumps(value)
+
+
+def test_every_writer_keeps_the_timer_its_case_columns_imply(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """The 督办 timer of a case opened or moved by the case book, bulk intake or the importer
+    is the row ``rows.timer_of_case`` derives from the case's own columns — and a case-book
+    twin of a bulk case gets the same timer."""
+    from tests.test_import_support import run
+
+    report = ingest_events(runtime.book, [row(runtime, "t1")])
+    bulk_no = report.case_nos[0]
+    first = runtime.book.get(bulk_no)
+    community, g = grid(runtime)
+    twin = runtime.book.open_case(
+        {
+            "item_code": first.item_code,
+            "community": community,
+            "grid": g,
+            "source": "ai_camera",
+            "reporter": "ai_camera:cam-1",
+        },
+        SYSTEM,
+        T0,
+        "twin-timer",
+    ).case
+    advance(runtime.book, twin.case_no, None, T0, spot_share=0, policy=UnsatisfiedPolicy.REOPEN)
+    run(runtime, "szcg_gbk.csv", "szcg_mapping.yaml", tmp_path)
+    with runtime.engine.connect() as conn:
+        cases = conn.execute(select(rows.CASES)).all()
+        stored = timers.of_cases(conn, [c.id for c in cases])
+    implied = {c.id: rows.timer_of_case(c._mapping) for c in cases}
+    assert stored == {i: t for i, t in implied.items() if t is not None}
+    by_no = {c.case_no: c.id for c in cases}
+    assert stored[by_no[bulk_no]][1:] == stored[by_no[twin.case_no]][1:]
+    imported = [c for c in cases if c.source_system and not c.source_system.startswith("intake")]
+    assert any(c.id in stored for c in imported) and any(c.id not in stored for c in imported)

@@ -38,6 +38,7 @@ from gridgov.exchange.prepare import Lookups, Prepared, prepare
 from gridgov.exchange.readers import Chunk, RowSource
 from gridgov.exchange.rejects import Reason, Reject, RejectFile
 from gridgov.exchange.steps import EventWriter, event_count, trail_sql
+from gridgov.ledger import timers
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
 from gridgov.ledger.models import Case
 from gridgov.ledger.rows import EVENT_COLUMNS, Encoder
@@ -295,7 +296,9 @@ class Importer:
                 values = self._new_cases(new, render)
             else:
                 values = values.take(np.flatnonzero(~is_known))
+            above = store.max_case_id(conn)
             self._insert(conn, render, new, values)
+            timers.derive(conn, Case.id > above)  # the new cases' 督办 timers, from their rows
             result.imported = len(new)
         return result
 
@@ -391,4 +394,5 @@ class Importer:
             done = conn.execute(stmt, {"b_id": d["id"], "b_rv": d["row_version"]})
             if done.rowcount != 1:
                 raise ConcurrentUpdate(f"case {d['case_no']} changed during the import")
+        timers.derive(conn, Case.id.in_([d["id"] for d in stored]))  # moved: timers follow
         result.updated += len(picked)

@@ -35,6 +35,7 @@ from gridgov.domain.tiers import path
 from gridgov.intake.dedupe import Deduper, DedupeRule, dedupe_key
 from gridgov.intake.machine import Format, MachineEvent, RowChecker, RowError, read_rows
 from gridgov.item_catalog.models import Item
+from gridgov.ledger import timers
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
 from gridgov.ledger.clocks import set_clock, start_work
 from gridgov.ledger.fastrows import BulkStatement
@@ -51,6 +52,7 @@ from gridgov.ledger.rows import (
     event_row,
     json_text,
     notice_row,
+    timer_of_case_row,
 )
 
 CHUNK = 5_000
@@ -513,6 +515,7 @@ class BulkIntake:
                     for n in notices(facts, kind)
                 ]
         cases.execute(case_rows)
+        timers.insert_rows(conn, map(timer_of_case_row, case_rows))  # their 督办 timers
         events.execute(event_rows)
         notes.execute(note_rows)
 

@@ -193,6 +193,23 @@ class CaseEvent(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
 
 
+class Timer(Base):
+    """督办 timer: when the next supervision-ladder step of a case's running limit falls due
+    (docs/ledger.md). One row per case while a step is ahead; the sweep reads the due ones
+    through ``ix_timers_due`` and rewrites these narrow rows, so the wide, many-indexed
+    ``cases`` row is written only when what a reader sees of the case changes (e.g. the
+    overdue flag at 督办). The issue's ``clock`` column is ``limit_kind`` here (STYLE rule 4:
+    a case's running limit is its limit; ``clock`` is injectable time)."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "due"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    limit_kind: Mapped[str] = mapped_column(String(16))  # acknowledge | arrive | handle | review
+    step: Mapped[int] = mapped_column(Integer)  # ladder steps already taken on this limit
+    due: Mapped[datetime]  # when ladder step number ``step`` falls due
+
+
 class Notification(Base):
     """Outbox: a notification is recorded here before it is sent, then marked sent."""
 

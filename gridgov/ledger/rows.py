@@ -1,6 +1,6 @@
 """The one row specification of the ledger's bulk writers (docs/ledger.md): column order taken
 from the SQLAlchemy tables, builders for case, event and notice rows, one JSON serializer and
-one value encoder.
+one value encoder; and the ``timers`` row a case's clock fields imply.
 
 The case book writes through the ORM; the bulk writers — the 督办 sweep
 (``ledger/supervision``), machine-event intake (``intake/bulk``) and the importer
@@ -26,7 +26,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Table
 from sqlalchemy.sql.type_api import TypeEngine
 
-from gridgov.ledger.models import Case, CaseEvent, Notification
+from gridgov.ledger.models import Case, CaseEvent, Notification, Timer
 from gridgov.ledger.types import UTCDateTime
 
 I64 = npt.NDArray[np.int64]
@@ -36,6 +36,7 @@ Processor = Callable[[Any], Any]
 CASES = cast(Table, Case.__table__)
 EVENTS = cast(Table, CaseEvent.__table__)
 NOTICES = cast(Table, Notification.__table__)
+TIMERS = cast(Table, Timer.__table__)
 
 
 def columns(table: Table, *, without: Sequence[str] = ()) -> tuple[str, ...]:
@@ -47,6 +48,11 @@ CASE_COLUMNS = columns(CASES)
 # Events and notices get their ids from the database.
 EVENT_COLUMNS = columns(EVENTS, without=("id",))
 NOTICE_COLUMNS = columns(NOTICES, without=("id",))
+TIMER_COLUMNS = columns(TIMERS)
+# A case's timer is these of its own columns (``ledger.timers`` derives it in SQL with them,
+# :func:`timer_of_case` in Python): the running limit, the ladder steps taken on it, and when
+# the next one falls due — ``clocks.set_clock`` sets all three, for every writer.
+TIMER_FROM_CASE = ("id", "clock_kind", "ladder_done", "next_sweep_at")
 
 
 def _defaults(table: Table) -> dict[str, Any]:
@@ -157,6 +163,30 @@ def notice_row(
     return (case_id, kind, recipient, body, "pending", 0, None, key, created_at, None, None)
 
 
+def timer_row(case_id: int, limit_kind: str | None, step: int, due: Any) -> tuple[Any, ...] | None:
+    """A ``timers`` row in :data:`TIMER_COLUMNS` order, or None: no ladder step is ahead (no
+    limit runs, or its ladder is climbed), so the case has no timer."""
+    if due is None:
+        return None
+    assert limit_kind is not None, "a due ladder step needs the limit it belongs to"
+    return (case_id, limit_kind, step, due)
+
+
+def timer_of_case(values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The timer row a case's own values (column → value, stored or Python form) imply."""
+    case_id, kind, step, due = (values[c] for c in TIMER_FROM_CASE)
+    return timer_row(case_id, kind, step, due)
+
+
+_TIMER_AT = tuple(CASE_COLUMNS.index(c) for c in TIMER_FROM_CASE)
+
+
+def timer_of_case_row(row: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The same for a :func:`case_row` tuple (bulk writers: positions, no dict per row)."""
+    case_id, kind, step, due = (row[i] for i in _TIMER_AT)
+    return timer_row(case_id, kind, step, due)
+
+
 # The builders' argument order *is* the table order: if a migration adds or moves a column
 # these fail at import, pointing here, instead of a writer silently shifting values.
 assert event_row.__code__.co_varnames[: len(EVENT_COLUMNS) - 1] == EVENT_COLUMNS[:-1]
@@ -174,6 +204,7 @@ assert NOTICE_COLUMNS == (
     "sent_at",
     "claimed_until",  # a deliverer's lease (notify.claim)
 ), NOTICE_COLUMNS
+assert timer_row.__code__.co_varnames[: len(TIMER_COLUMNS)] == TIMER_COLUMNS, TIMER_COLUMNS
 
 
 def sqlite_time(value: datetime) -> str:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, case, func, select
+from sqlalchemy import Connection, Table, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from gridgov.domain import keys
@@ -45,6 +45,7 @@ from gridgov.ledger.rows import (
     EVENTS,
     NOTICE_COLUMNS,
     NOTICES,
+    TIMERS,
     event_row,
     json_text,
     notice_row,
@@ -359,7 +360,18 @@ def _sweep_batch(
         changed = upd.execute(updates)
         if changed not in (-1, len(updates)):
             raise IntegrityError("sweep update", None, Exception("case changed during sweep"))
+        _move_timers(conn, updates)
         return actions, len(rows)
+
+
+def _move_timers(conn: Connection, updates: list[tuple[Any, ...]]) -> None:
+    """The swept cases' timers follow their new ladder position (none at the top)."""
+    moved = [(u[1], u[2], u[7]) for u in updates if u[2] is not None]
+    done = [u[7] for u in updates if u[2] is None]
+    # ``due`` is already in stored form: the same value the cases UPDATE binds.
+    BulkStatement(conn, TIMERS, ("step", "due"), where=("case_id",), raw=("due",)).execute(moved)
+    for i in range(0, len(done), 10_000):
+        conn.execute(delete(TIMERS).where(TIMERS.c.case_id.in_(done[i : i + 10_000])))
 
 
 def _update(conn: Connection) -> BulkStatement:
