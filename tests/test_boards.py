@@ -19,6 +19,7 @@ from gridgov.boards.labels import (
     artifact_key,
     community_key,
     dept_key,
+    holiday_note_zh,
     level_zh,
     local,
     span_zh,
@@ -51,6 +52,11 @@ def test_labels_speak_chinese_and_local_time() -> None:
     assert artifact_key("board", "dept", "XFB") == "board-dept-xfb"
     assert community_key("GM-FH-DONGKENG") == "board-community-gm-fh-dongkeng"
     assert dept_key("CG") == "board-dept-cg"
+    assert holiday_note_zh((), 0) is None
+    assert holiday_note_zh((2027,), 3) == (
+        "尚未录入 2027 年的法定节假日安排;3 件案件的时限为临时计算(暂按周一至周五)。"
+        "请管理员录入节假日数据后执行 `gridgov calendar recount` 重算时限。"
+    )
 
 
 def test_situation_tags_replace_stale_ones() -> None:
@@ -90,6 +96,8 @@ async def test_sweep_publishes_boards_events_and_tags(rt: Runtime) -> None:
     district = await _artifact("board-district")
     assert case.case_no in district and it.name_zh in district and "升级" in district
     assert "北京时间 UTC+8" in district
+    # The holiday-data warning (no 2027 data in November) is Chinese like the rest.
+    assert "尚未录入 2027 年的法定节假日安排" in district and "holiday" not in district
     dept = await _artifact(dept_key(it.lead_department))
     assert case.case_no in dept
     other = next(d for d in sorted(rt.catalog.departments) if d != it.lead_department)

@@ -8,6 +8,7 @@ place is worded the same everywhere. See docs/boards.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -97,6 +98,20 @@ def span_zh(hours: float, *, working: bool) -> str:
         return f"{hours:.1f} 工作小时"
     days, rest = divmod(hours, 24)
     return f"{int(days)} 天 {rest:.1f} 小时" if days else f"{rest:.1f} 小时"
+
+
+def holiday_note_zh(missing_years: Sequence[int], provisional_cases: int) -> str | None:
+    """The board's warning when deadlines were counted without a year's holiday data
+    (``None`` when there is nothing to warn about)."""
+    parts = []
+    if missing_years:
+        years = "、".join(f"{y} 年" for y in missing_years)
+        parts.append(f"尚未录入 {years}的法定节假日安排")
+    if provisional_cases:
+        parts.append(f"{provisional_cases} 件案件的时限为临时计算(暂按周一至周五)")
+    if not parts:
+        return None
+    return ";".join(parts) + "。请管理员录入节假日数据后执行 `gridgov calendar recount` 重算时限。"
 
 
 _KEY_BAD = re.compile(r"[^a-z0-9-]+")

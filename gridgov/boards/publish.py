@@ -27,7 +27,7 @@ from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCol
 from prefect.runtime import flow_run
 
 from gridgov.boards.labels import DISTRICT_KEY, community_key, dept_key, holder_zh, place_zh
-from gridgov.boards.query import BoardSet, BoardSnapshot, read_boards
+from gridgov.boards.query import BoardSet, BoardSnapshot, holiday_note, read_boards
 from gridgov.boards.render import EMPTY_ZH, markdown
 from gridgov.boards.runs import (
     Situation,
@@ -39,9 +39,8 @@ from gridgov.boards.runs import (
 )
 from gridgov.boards.trail import publish_trail
 from gridgov.domain.enums import TerritoryKind
-from gridgov.domain.routing import waiting_for
-from gridgov.ledger.casebook import facts
-from gridgov.ledger.provisional import holiday_warning
+from gridgov.ledger.progress import waiting_now
+from gridgov.ledger.records import CaseRecord
 from gridgov.ledger.supervision import SweepAction
 from gridgov.runtime import Runtime
 
@@ -91,7 +90,7 @@ async def publish_boards(rt: Runtime, boards: BoardSet, sweep_run: str | None = 
     links = {no: url for no, run in runs.items() if (url := run_url(run.id))}
     sweep_url = run_url(sweep_run) if sweep_run else None
     footer = f"\n[最新一次督办巡查]({sweep_url})\n" if sweep_url else ""
-    warning = await asyncio.to_thread(holiday_warning, rt.book, boards.district.as_of)
+    warning = await asyncio.to_thread(holiday_note, rt.book, boards.district.as_of)
     if warning:  # deadlines counted without the year's holiday data: say so on every board
         footer += f"\n**注意(节假日数据)**:{warning}\n"
     cat, tz = rt.catalog, rt.calendar.tz
@@ -163,24 +162,22 @@ async def follow_cases(rt: Runtime, actions: Sequence[SweepAction], limit: int) 
     async def one(client: Any, case_no: str) -> None:
         case = await asyncio.to_thread(rt.book.get, case_no)
         trail = await asyncio.to_thread(rt.book.trail, case_no)
-        waiting = waiting_for(facts(case), extension_pending=case.extension_pending).value
-        shown = waiting_for(
-            facts(case), extension_pending=case.extension_pending, overdue=case.overdue
-        ).value
-        await retag_case(client, situation_of(case, waiting))
-        await publish_trail(case, trail, shown, rt.catalog, rt.calendar.tz)
+        await retag_case(client, situation_of(case))
+        await publish_trail(case, trail, waiting_now(case).value, rt.catalog, rt.calendar.tz)
 
     async with get_client() as client:
         await _bounded([one(client, no) for no in picked])
     return len(picked)
 
 
-def situation_of(case: Any, waiting: str) -> Situation:
+def situation_of(case: CaseRecord) -> Situation:
+    """The case's situation as its latest run's tags carry it (``waits:`` without overdue:
+    the ``overdue`` tag says that)."""
     return Situation(
         case_no=case.case_no,
         holder=case.assignee,
         status=case.status,
-        waiting=waiting,
+        waiting=waiting_now(case, show_overdue=False).value,
         level=case.supervision_level,
         overdue=bool(case.overdue),
         community=case.community_code,

@@ -18,10 +18,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from gridgov.boards.labels import holiday_note_zh
 from gridgov.domain.calendar import WorkingCalendar
 from gridgov.domain.enums import OPEN_STATUSES, CaseStatus, Tier, TimeUnit
 from gridgov.domain.routing import CaseFacts, waiting_for
+from gridgov.ledger.casebook import CaseBook
 from gridgov.ledger.models import Case
+from gridgov.ledger.provisional import provisional_counts
 
 LEVELS = ("reminded", "supervised", "escalated", "due")  # "due": past due, not yet swept
 OPEN_VALUES = tuple(sorted(s.value for s in OPEN_STATUSES))
@@ -254,3 +257,10 @@ def filter_clauses(
     if community:
         out.append(Case.community_code == community)
     return tuple(out)
+
+
+def holiday_note(book: CaseBook, now: datetime) -> str | None:
+    """Every board's warning, in Chinese, when deadlines were counted without a year's holiday
+    data: the years missing ahead (``WorkingCalendar.missing_ahead``) and the provisional cases."""
+    provisional = sum(provisional_counts(book).values())
+    return holiday_note_zh(book.calendar.missing_ahead(now), provisional)

@@ -27,7 +27,7 @@ def board(
     """Overdue and at-risk cases now, most urgent first."""
     from gridgov import clock
     from gridgov.boards.labels import holder_zh, level_zh, local, place_zh, zone_label
-    from gridgov.boards.query import LEVELS, filter_clauses, read_board
+    from gridgov.boards.query import LEVELS, filter_clauses, holiday_note, read_board
     from gridgov.boards.render import text_lines
     from gridgov.domain.errors import InvalidInput
     from gridgov.runtime import default_runtime
@@ -68,3 +68,6 @@ def board(
             ln.case_no, ln.item, ln.holder, ln.community, ln.level, ln.late, ln.waits, ln.due
         )
     console.print(table)
+    note = holiday_note(rt.book, now)
+    if note:  # deadlines counted without a year's holiday data
+        console.print(f"[bold yellow]注意(节假日数据)[/]:{note}")

@@ -33,9 +33,7 @@ from gridgov.domain.errors import (
     NotFound,
     NotPermitted,
 )
-from gridgov.domain.routing import waiting_for
 from gridgov.item_catalog.models import Item
-from gridgov.ledger.casebook import facts
 from gridgov.ledger.owed import settle
 from gridgov.ledger.progress import waiting_now
 from gridgov.runtime import default_runtime
@@ -130,12 +128,11 @@ async def run_step(
     # The step is in the ledger: the case owes this run no more (ledger/owed.py).
     await asyncio.to_thread(_settle, case_no, answer)
     case = outcome.case
-    plain = waiting_for(facts(case), extension_pending=case.extension_pending).value
     # Telling people, the trail and the run's tags do not depend on each other: all at once.
     await asyncio.gather(
         deliver_notifications(case.id),
         publish_case_trail(outcome),
-        tag_this_run(situation_of(case, plain)),
+        tag_this_run(situation_of(case)),
     )
     done = [answer.kind.value] if answer is not None else []
     done += [e.kind for e in outcome.events if answer is None or e.kind != answer.kind]

@@ -21,9 +21,15 @@ LADDER_KINDS = frozenset({"reminded", "supervised", "escalated", "notified"})
 MAX_AUTOMATIC = 6  # no rule chains more steps than this; guards against a rule loop
 
 
-def waiting_now(case: CaseRecord) -> WaitingFor:
-    """Where the case waits, as a step's run reports it (overdue shown)."""
-    return waiting_for(facts(case), extension_pending=case.extension_pending, overdue=case.overdue)
+def waiting_now(case: CaseRecord, *, show_overdue: bool = True) -> WaitingFor:
+    """Where the case waits, as a step's run reports it (overdue shown). ``show_overdue=False``
+    gives the step it waits for even when overdue (a run's ``waits:`` tag: the ``overdue`` tag
+    says the rest)."""
+    return waiting_for(
+        facts(case),
+        extension_pending=case.extension_pending,
+        overdue=show_overdue and case.overdue,
+    )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from gridgov.api.access import visible_clause
 from gridgov.api.deps import GatewayDep
 from gridgov.api.keystore import Principal
 from gridgov.boards.labels import LEVEL_ZH, holder_zh, local, place_zh, zone_label
-from gridgov.boards.query import LEVELS, filter_clauses, read_board
+from gridgov.boards.query import LEVELS, filter_clauses, holiday_note, read_board
 from gridgov.boards.render import text_lines
 from gridgov.domain.enums import Role, TerritoryKind
 
@@ -94,6 +94,7 @@ def board_page(
             "sel": {"dept": dept or "", "community": community or "", "level": lvl or ""},
             "refresh": REFRESH_SECONDS,
             "communities_known": len(cat.units(TerritoryKind.COMMUNITY)),
+            "holiday": holiday_note(rt.book, now),
         },
     )
 
