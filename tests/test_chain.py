@@ -9,16 +9,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, delete, select, update
+from alembic import command
+from sqlalchemy import Connection, delete, func, insert, select, update
 from typer.testing import CliRunner
 
 from gridgov.cli.main import app
 from gridgov.domain.lifecycle import SYSTEM, EventKind
+from gridgov.intake.bulk import ingest_events
 from gridgov.item_catalog.loader import Catalog
 from gridgov.ledger import append_only
 from gridgov.ledger.chain import load_private, load_public, new_key, seal, verify
+from gridgov.ledger.db import alembic_config, migrate
 from gridgov.ledger.models import Case, CaseEvent
 from gridgov.ledger.seal_models import EventHash, TrailCheckpoint
+from gridgov.ledger.supervision import sweep
 from gridgov.runtime import Runtime, reset_runtime
 from tests.test_assessment_sample import Ledger, build_october, officer, sample_ledger
 
@@ -68,8 +72,8 @@ def test_a_clean_month_verifies_and_later_events_are_sealed_by_the_next_checkpoi
     assert rep.ok, rep.problems
     assert (rep.unsealed, rep.checkpoints) == (0, 1)
     with trail.engine.connect() as conn:
-        note = conn.scalar(select(TrailCheckpoint.note))
-    assert note == f"first checkpoint: chain computed once for {rep.events} existing events"
+        cp = conn.execute(select(TrailCheckpoint.events, TrailCheckpoint.note)).one()
+    assert cp == (rep.events, "")  # the case book hashed them: nothing to compute or say
     trail.lg.open("ZT-DEP", "ZQ-S1-C1", None, datetime(2026, 11, 3, 2, tzinfo=UTC))
     assert verify(trail.engine, load_public(trail.public)).unsealed == 1
     trail.seal()
@@ -111,7 +115,7 @@ def test_consistent_tamperings_break_the_chain_of_exactly_those_cases(trail: Tra
             CaseEvent.case_id == d, CaseEvent.kind == "supervised"
         )
     ).one()
-    conn.execute(delete(EventHash).where(EventHash.event_id == sup.id))
+    conn.execute(delete(EventHash).where(EventHash.case_id == d, EventHash.seq == sup.seq))
     conn.execute(delete(CaseEvent).where(CaseEvent.id == sup.id))
     conn.execute(
         update(CaseEvent)
@@ -123,7 +127,7 @@ def test_consistent_tamperings_break_the_chain_of_exactly_those_cases(trail: Tra
     named = {p.split(" ", 1)[0] for p in problems if p.startswith("C")}
     assert named == {trail.cases[s] for s in "ABDH"}, problems
     first_b = next(p for p in problems if p.startswith(trail.cases["B"]))
-    assert "(handled)" in first_b and "differs from the sealed trail" in first_b
+    assert "(handled)" in first_b and "differs from its hash on the trail" in first_b
     # The checkpoint over those events no longer adds up either.
     assert any("no longer give its Merkle root" in p for p in problems)
 
@@ -163,9 +167,98 @@ def test_cli_verify_trail_exits_1_naming_the_case(
         next(gen, None)
         bad = runner.invoke(app, ["audit", "verify-trail"])
         assert bad.exit_code == 1
-        assert f"{trail.cases['H']} event 7 (rated): differs from the sealed trail" in bad.output
+        assert f"{trail.cases['H']} event 7 (rated): differs from its hash" in bad.output
         sealed = runner.invoke(app, ["audit", "seal", "--key", str(trail.private)])
         assert sealed.exit_code == 0, sealed.output
         assert "checkpoint 2: 0 events of 0 cases sealed" in sealed.output
     finally:
         reset_runtime()
+
+
+def test_an_event_written_without_its_hash_is_named(trail: Trail) -> None:
+    c = trail.id("C")
+    with trail.engine.begin() as conn:  # plain SQL: inserting is what the triggers allow
+        last = conn.execute(
+            select(CaseEvent).where(CaseEvent.case_id == c).order_by(CaseEvent.seq.desc())
+        ).first()
+        assert last is not None
+        conn.execute(
+            insert(CaseEvent).values(
+                case_id=c,
+                seq=last.seq + 1,
+                kind="rated",
+                actor="x",
+                role="citizen",
+                at=last.at,
+                recorded_at=last.recorded_at,
+                from_status=last.to_status,
+                to_status=last.to_status,
+                payload={"rating": "satisfied"},
+                idempotency_key="forged-rating",
+            )
+        )
+    problems = trail.verify()
+    assert problems == [
+        f"{trail.cases['C']} event {last.seq + 1} (rated): has no hash (written around the "
+        "trail's writers, or an event before it was deleted and the rest renumbered)"
+    ]
+    # The next checkpoint says so too, and still does not vouch for it.
+    trail.seal()
+    with trail.engine.connect() as conn:
+        notes = conn.scalars(select(TrailCheckpoint.note).order_by(TrailCheckpoint.id)).all()
+    assert notes[-1] == "1 events without a hash (see gridgov audit verify-trail)"
+    assert any("no longer give its Merkle root" in p for p in trail.verify())
+
+
+def test_every_writer_hashes_its_events_in_its_own_transaction(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from tests.test_import_support import run
+    from tests.test_intake_bulk import row
+    from tests.test_supervision import _open_dispatched
+
+    run(runtime, "hotline_bom.csv", "hotline_mapping.yaml", tmp_path)  # import: new trails
+    run(  # …and events appended to stored trails
+        runtime, "hotline_update_bom.csv", "hotline_mapping.yaml", tmp_path, now=NOW
+    )
+    report = ingest_events(runtime.book, [row(runtime, "e1"), row(runtime, "e2", 90)])
+    assert report.opened == 2, report
+    nos = _open_dispatched(runtime, 2)  # the case book
+    due = runtime.book.get(nos[0]).clock_due
+    assert due is not None
+    assert sweep(runtime.book, due + timedelta(days=5))  # the sweep: reminders … escalations
+    private, public = tmp_path / "k.pem", tmp_path / "k.pub"
+    new_key(private, public)
+    rep = verify(runtime.engine, load_public(public))
+    assert rep.ok, rep.problems
+    with runtime.engine.connect() as conn:
+        hashes = conn.scalar(select(func.count()).select_from(EventHash))
+        kinds = set(conn.scalars(select(CaseEvent.kind)))
+    assert hashes == rep.events == rep.unsealed > 20
+    assert {"created", "dispatched", "handled", "reminded", "escalated"} <= kinds
+
+
+def test_migration_keeps_stored_hashes_and_computes_the_missing_ones_once(
+    runtime: Runtime, catalog: Catalog, tmp_path: Path
+) -> None:
+    lg = sample_ledger(runtime, catalog)
+    cases = build_october(lg)
+    engine = runtime.engine
+    a = lg.book.get(cases["A"]).id
+    with engine.begin() as conn:  # a ledger whose writers did not hash: case A's events
+        gone = conn.execute(delete(EventHash).where(EventHash.case_id == a)).rowcount
+        kept = conn.scalar(select(func.count()).select_from(EventHash))
+    assert gone > 2 and kept
+    command.downgrade(alembic_config(engine), "0009_e_owed_runs")
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(EventHash)) == kept + gone
+    private, public = tmp_path / "k.pem", tmp_path / "k.pub"
+    new_key(private, public)
+    cp = seal(engine, load_private(private), now=NOW)
+    assert cp.note == (
+        f"chain computed once by migration 0010_b_event_hashes_by_seq for {gone} events "
+        "written before every writer hashed its events"
+    )
+    assert verify(engine, load_public(public)).ok
+    assert seal(engine, load_private(private), now=NOW).note == ""  # said once

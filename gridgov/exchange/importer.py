@@ -40,6 +40,7 @@ from gridgov.exchange.rejects import Reason, Reject, RejectFile
 from gridgov.exchange.steps import EventWriter, event_count, trail_sql
 from gridgov.ledger import timers
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
+from gridgov.ledger.chain import link, link_cases
 from gridgov.ledger.models import Case
 from gridgov.ledger.rows import EVENT_COLUMNS, Encoder
 from gridgov.ledger.zone import check_zone
@@ -339,11 +340,14 @@ class Importer:
             want = event_count(rows)
             if done.rowcount != want:
                 raise RuntimeError(f"wrote {done.rowcount} events for {want} imported steps")
+            link_cases(conn, above)  # the new trails' hashes (ledger/chain.py)
             return
         store.insert_columns(conn, render, "cases", values, new.constants)
         id_of = store.case_ids(conn, self.mapping.source_system, rows["source_id"].tolist(), above)
         case_id = np.array([id_of[s] for s in rows["source_id"]], dtype=np.int64)
-        store.insert(conn, render, "case_events", EVENT_COLUMNS, writer.rows(rows, case_id))
+        trails = writer.rows(rows, case_id)
+        store.insert(conn, render, "case_events", EVENT_COLUMNS, trails)
+        link(conn, trails)  # the new trails' hashes (ledger/chain.py)
 
     def _updates(
         self, conn: Connection, rows: pd.DataFrame, known: dict[str, store.Known], result: _Outcome
@@ -384,6 +388,7 @@ class Importer:
             after=np.array([d["last_at"] for d in stored], dtype=np.int64),
         )
         store.insert(conn, render, "case_events", EVENT_COLUMNS, events)
+        link(conn, events)  # continuing each case's chain (ledger/chain.py)
         values = changes.update_values(sub, stored, self.lk, self.book.ladder, self.now_us)
         for d, v in zip(stored, values, strict=True):
             stmt = (

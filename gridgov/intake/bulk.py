@@ -37,6 +37,7 @@ from gridgov.intake.machine import Format, MachineEvent, RowChecker, RowError, r
 from gridgov.item_catalog.models import Item
 from gridgov.ledger import timers
 from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
+from gridgov.ledger.chain import link
 from gridgov.ledger.clocks import set_clock, start_work
 from gridgov.ledger.fastrows import BulkStatement
 from gridgov.ledger.models import Case
@@ -517,6 +518,7 @@ class BulkIntake:
         cases.execute(case_rows)
         timers.insert_rows(conn, map(timer_of_case_row, case_rows))  # their 督办 timers
         events.execute(event_rows)
+        link(conn, event_rows)  # each event's hash on its case's chain (ledger/chain.py)
         notes.execute(note_rows)
 
 

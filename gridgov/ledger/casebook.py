@@ -36,6 +36,7 @@ from gridgov.domain.territory import place_problem
 from gridgov.domain.tiers import path
 from gridgov.item_catalog.loader import Catalog, deadline_rules
 from gridgov.ledger import timers
+from gridgov.ledger.chain import link_event
 from gridgov.ledger.clocks import recount, set_clock, start_work
 from gridgov.ledger.db import session_factory, transaction
 from gridgov.ledger.models import Case, CaseCounter, CaseEvent, Notification
@@ -464,6 +465,7 @@ class CaseBook:
         s.add(ev)
         s.flush()
         timers.keep(s, case)  # the case's 督办 timer follows its clock fields
+        link_event(s.connection(), ev)  # its hash, in the same transaction
         self._queue_notices(s, case, kind, ev)
         return ev
 

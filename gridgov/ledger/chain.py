@@ -1,91 +1,133 @@
 """The tamper-evident trail: every event's hash chained per case, sealed by signed checkpoints.
 
-One home for the rule, whatever wrote the event (case book, sweep, bulk intake, import):
+One home for the rule, whatever writes the event (case book, sweep, bulk intake, import):
 
 * ``event hash = sha256(previous hash of the case ‖ canonical content of the event)``; the
-  content is every column of the row (case id, seq, kind, actor, role, department, community,
-  at and recorded_at in µs, from/to status, payload as sorted JSON, idempotency key);
-* a **checkpoint** seals the events written since the previous one: their hashes go to
-  ``event_hashes``, and a Merkle root over the heads of the cases they touched, chained to the
-  previous checkpoint's digest, is signed with an Ed25519 key the database writer does not
-  hold (a file only the sealing job reads) and appended to an operator-chosen file;
-* :func:`verify` recomputes every chain from the events and checks every hash, root, link
-  and signature with the public key; it names the first broken event of each case by its case
-  number.
+  content is every column of the row but the surrogate id (case id, seq, kind, actor, role,
+  department, community, at and recorded_at in µs, from/to status, payload as sorted JSON,
+  idempotency key): all values a writer knows before the database numbers the row, so bulk
+  writers hash what they insert. Each writer calls :func:`link` (rows) or
+  :func:`link_cases` (trails written by SQL) in **its own transaction**: an event and its
+  hash commit together or not at all. Hashes are keyed by (case id, seq) in ``event_hashes``.
+* a **checkpoint** (:func:`seal`, daily by the ``seal-trail`` deployment) signs a Merkle root
+  over the heads of the cases changed since the previous checkpoint, chained to it, with an
+  Ed25519 key the database writer does not hold, and appends it to an operator-chosen file;
+* :func:`verify` recomputes every chain from the events and checks every stored hash, root,
+  link and signature with the public key; it names the first broken event of each case by
+  its case number — an event written without its hash included.
 
-Sealing, rather than hashing inside each writer's transaction, is deliberate for now: the
-writers share no row specification yet (see docs/audit-trail.md), and one sealing pass gives
-every writer the same rule. Events written since the last checkpoint are reported as not yet
-sealed. See docs/audit-trail.md.
+See docs/audit-trail.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, tuple_
 
 from gridgov.domain.errors import InvalidInput
-from gridgov.ledger.models import Case, CaseEvent
+from gridgov.ledger.models import Case, CaseEvent, LedgerSetting
+from gridgov.ledger.rows import EVENT_COLUMNS
 from gridgov.ledger.seal_models import EventHash, TrailCheckpoint
 
 GENESIS = "0" * 64
+MISSING = "-"  # the head of a case whose last event has no hash, in a checkpoint's leaf
 CHECKPOINT = tuple(TrailCheckpoint.__table__.c)
+HASHES = cast(Table, EventHash.__table__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
-COLUMNS = (
-    CaseEvent.id,
-    CaseEvent.case_id,
-    CaseEvent.seq,
-    CaseEvent.kind,
-    CaseEvent.actor,
-    CaseEvent.role,
-    CaseEvent.department,
-    CaseEvent.community,
-    CaseEvent.at,
-    CaseEvent.recorded_at,
-    CaseEvent.from_status,
-    CaseEvent.to_status,
-    CaseEvent.payload,
-    CaseEvent.idempotency_key,
+# A checkpoint note left by a migration that hashed existing events (the migration cannot
+# sign): the next seal puts it in its checkpoint and removes it.
+PENDING_NOTE = "trail_pending_note"
+COLUMNS = (CaseEvent.id, *(CaseEvent.__table__.c[c] for c in EVENT_COLUMNS))
+# What an event's hash covers, in this order. A column added to case_events fails here until
+# someone decides whether (and how, for existing chains) it is hashed: docs/audit-trail.md.
+HASHED = (
+    "case_id",
+    "seq",
+    "kind",
+    "actor",
+    "role",
+    "department",
+    "community",
+    "at",
+    "recorded_at",
+    "from_status",
+    "to_status",
+    "payload",
+    "idempotency_key",
 )
+assert EVENT_COLUMNS == HASHED, EVENT_COLUMNS
+_AT, _RECORDED, _PAYLOAD = (EVENT_COLUMNS.index(c) for c in ("at", "recorded_at", "payload"))
+_DUMPS = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _us(t: datetime) -> int:
+    if t.tzinfo is None:  # a driver's naive UTC
+        t = t.replace(tzinfo=UTC)
     return (t - EPOCH) // US
 
 
+class _Canon:
+    """Values as every writer may hold them — aware datetimes or their stored text (SQLite's
+    ``YYYY-MM-DD HH:MM:SS.ffffff``, the importer's ISO ``…+00:00``), payloads parsed or as
+    JSON text — in the one canonical form; repeated values are converted once."""
+
+    __slots__ = ("payloads", "times")
+
+    def __init__(self) -> None:
+        self.times: dict[Any, int] = {}
+        self.payloads: dict[str, str] = {}
+
+    def time(self, value: Any) -> int:
+        try:
+            return self.times[value]
+        except KeyError:
+            t = datetime.fromisoformat(value) if isinstance(value, str) else value
+            out = self.times[value] = _us(t)
+            return out
+
+    def payload(self, value: Any) -> str:
+        if not isinstance(value, str):
+            return _DUMPS(value)
+        try:
+            return self.payloads[value]
+        except KeyError:
+            out = self.payloads[value] = _DUMPS(json.loads(value))
+            return out
+
+    def content(self, row: Sequence[Any]) -> bytes:
+        """The canonical bytes of an event row in ``EVENT_COLUMNS`` order: what
+        ``json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+        gives for the row with its times in µs and its payload parsed (built in parts so
+        that a payload repeated across rows is canonicalised once)."""
+        head = list(row[:_PAYLOAD])
+        head[_AT] = self.time(head[_AT])
+        head[_RECORDED] = self.time(head[_RECORDED])
+        text = _DUMPS(head)[:-1] + "," + self.payload(row[_PAYLOAD]) + ","
+        return (text + _DUMPS(row[_PAYLOAD + 1 :])[1:]).encode()
+
+
 def content(row: Any) -> bytes:
-    """The canonical bytes of one event row (every column but the surrogate id)."""
-    values = [
-        row.case_id,
-        row.seq,
-        row.kind,
-        row.actor,
-        row.role,
-        row.department,
-        row.community,
-        _us(row.at),
-        _us(row.recorded_at),
-        row.from_status,
-        row.to_status,
-        row.payload,
-        row.idempotency_key,
-    ]
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The canonical bytes of one event read back (attributes named as the columns)."""
+    return _Canon().content([getattr(row, c) for c in EVENT_COLUMNS])
 
 
 def event_hash(previous: str, row: Any) -> str:
-    return hashlib.sha256(previous.encode() + b"\n" + content(row)).hexdigest()
+    return _hash(previous, content(row))
+
+
+def _hash(previous: str, data: bytes) -> str:
+    return hashlib.sha256(previous.encode() + b"\n" + data).hexdigest()
 
 
 def leaf(case_id: int, seq: int, head: str) -> str:
@@ -119,6 +161,314 @@ def checkpoint_digest(
         "sealed_at": _us(sealed_at),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+# Writing: every writer, in its own transaction --------------------------------------------
+
+
+def _heads(conn: Connection, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """The stored hashes of these (case id, seq) events."""
+    out: dict[tuple[int, int], str] = {}
+    h = HASHES.c
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        rows = conn.execute(
+            select(h.case_id, h.seq, h.hash).where(tuple_(h.case_id, h.seq).in_(chunk))
+        )
+        out.update({(c, s): x for c, s, x in rows.tuples()})
+    return out
+
+
+def link(conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
+    """Hash new event rows (``EVENT_COLUMNS`` order, Python or stored form, ordered by case
+    and seq) onto their cases' chains and store the hashes, in the caller's transaction.
+
+    A row continues the chain of the row before it when that is the same case's previous
+    event; else the stored hash of its previous event (none for seq 1). If that hash is
+    missing — an event written around this function — the chain restarts from zeros, and
+    :func:`verify` names the event that has no hash."""
+    if not rows:
+        return 0
+    wanted: list[tuple[int, int]] = []
+    case, seq = None, 0
+    for r in rows:
+        if r[1] > 1 and not (r[0] == case and r[1] == seq + 1):
+            wanted.append((r[0], r[1] - 1))
+        case, seq = r[0], r[1]
+    stored = _heads(conn, wanted) if wanted else {}
+    canon = _Canon()
+    out: list[dict[str, Any]] = []
+    add = out.append
+    case, seq, head = None, 0, GENESIS
+    for r in rows:
+        if not (r[0] == case and r[1] == seq + 1):
+            head = stored.get((r[0], r[1] - 1), GENESIS)
+        case, seq = r[0], r[1]
+        head = _hash(head, canon.content(r))
+        add({"case_id": case, "seq": seq, "hash": head})
+    conn.execute(insert(HASHES), out)
+    return len(out)
+
+
+def link_event(conn: Connection, event: CaseEvent) -> None:
+    """:func:`link` for one ORM event (the case book), once flushed."""
+    link(conn, [[getattr(event, c) for c in EVENT_COLUMNS]])
+
+
+def link_cases(conn: Connection, above: int) -> int:
+    """Hash the whole trails of the cases with id > ``above`` (new cases whose events were
+    written by SQL, e.g. the importer's ``INSERT … SELECT``), in the caller's transaction."""
+    rows = conn.execute(
+        select(*COLUMNS[1:])
+        .where(CaseEvent.case_id > above)
+        .order_by(CaseEvent.case_id, CaseEvent.seq)
+    ).all()
+    return link(conn, rows)
+
+
+def rehash_missing(conn: Connection, *, cases_per_pass: int = 20_000) -> int:
+    """Hash every event that has no hash yet, continuing each case's stored chain: for
+    ledgers written before the writers hashed (run once by a migration). Returns how many."""
+    h = HASHES.c
+    unhashed = ~select(h.seq).where(h.case_id == CaseEvent.case_id, h.seq == CaseEvent.seq).exists()
+    done, lo = 0, 0
+    while True:  # a bounded number of cases per pass: memory stays flat on big ledgers
+        hi = conn.scalar(
+            select(Case.id)
+            .where(Case.id > lo)
+            .order_by(Case.id)
+            .offset(cases_per_pass - 1)
+            .limit(1)
+        )
+        span = (
+            CaseEvent.case_id > lo
+            if hi is None
+            else and_(CaseEvent.case_id > lo, CaseEvent.case_id <= hi)
+        )
+        rows = conn.execute(
+            select(*COLUMNS[1:]).where(span, unhashed).order_by(CaseEvent.case_id, CaseEvent.seq)
+        ).all()
+        done += link(conn, rows)
+        if hi is None:
+            return done
+        lo = hi
+
+
+# Sealing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: int
+    sealed_at: datetime
+    upto_event_id: int
+    cases: int
+    events: int
+    root: str
+    digest: str
+    note: str
+
+
+def seal(
+    engine: Engine,
+    key: Ed25519PrivateKey,
+    *,
+    now: datetime | None = None,
+    export: Path | None = None,
+    note: str = "",
+) -> Checkpoint:
+    """Sign a checkpoint over the heads of the cases changed since the previous checkpoint
+    (their hashes were stored by the writers); append it to ``export``."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    h = HASHES.c
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Event ids come from a sequence, not in commit order: wait for the writers in
+            # flight (and hold new ones for the seal's few reads), so that every id up to
+            # the highest seen is committed and none lands later inside this range.
+            conn.exec_driver_sql(f"LOCK TABLE {CaseEvent.__tablename__} IN SHARE MODE")
+        last = conn.execute(
+            select(*CHECKPOINT).order_by(TrailCheckpoint.id.desc()).limit(1)
+        ).first()
+        lo = last.upto_event_id if last else 0
+        rows = conn.execute(
+            select(CaseEvent.id, CaseEvent.case_id, CaseEvent.seq, h.hash)
+            .outerjoin(EventHash, and_(h.case_id == CaseEvent.case_id, h.seq == CaseEvent.seq))
+            .where(CaseEvent.id > lo)
+            .order_by(CaseEvent.case_id, CaseEvent.seq)
+        ).all()
+        heads: dict[int, tuple[int, str]] = {}
+        for r in rows:  # ordered: the last row of a case is its head
+            heads[r.case_id] = (r.seq, r.hash or MISSING)
+        unhashed = sum(1 for r in rows if r.hash is None)
+        upto = max([r.id for r in rows], default=lo)
+        touched = sorted(heads)
+        root = merkle_root([leaf(c, *heads[c]) for c in touched])
+        previous = last.digest if last else GENESIS
+        pending = conn.scalar(select(LedgerSetting.value).where(LedgerSetting.key == PENDING_NOTE))
+        notes = [note, pending or ""]
+        if unhashed:
+            notes.append(f"{unhashed} events without a hash (see gridgov audit verify-trail)")
+        note = "; ".join(n for n in notes if n)
+        digest = checkpoint_digest(root, previous, upto, len(touched), len(rows), now)
+        signature = key.sign(bytes.fromhex(digest)).hex()
+        cp_id = conn.execute(
+            insert(TrailCheckpoint).returning(TrailCheckpoint.id),
+            {
+                "sealed_at": now,
+                "upto_event_id": upto,
+                "cases": len(touched),
+                "events": len(rows),
+                "root": root,
+                "previous": previous,
+                "digest": digest,
+                "signature": signature,
+                "note": note,
+            },
+        ).scalar_one()
+        if pending is not None:
+            conn.execute(delete(LedgerSetting).where(LedgerSetting.key == PENDING_NOTE))
+    cp = Checkpoint(cp_id, now, upto, len(touched), len(rows), root, digest, note)
+    if export is not None:
+        line = {
+            "id": cp_id,
+            "sealed_at": now.isoformat(),
+            "upto_event_id": upto,
+            "cases": len(touched),
+            "events": len(rows),
+            "root": root,
+            "previous": previous,
+            "digest": digest,
+            "signature": signature,
+            "key": fingerprint(key.public_key()),
+            "note": note,
+        }
+        export.parent.mkdir(parents=True, exist_ok=True)
+        with export.open("a", encoding="utf-8") as f:  # append-only, outside the database
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return cp
+
+
+# Verifying -------------------------------------------------------------------------------
+
+
+@dataclass
+class TrailReport:
+    cases: int = 0
+    events: int = 0
+    unsealed: int = 0  # written since the last checkpoint
+    checkpoints: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _events(conn: Connection) -> Iterator[Any]:
+    h = HASHES.c
+    stmt = (
+        select(*COLUMNS, Case.case_no, h.hash)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .outerjoin(EventHash, and_(h.case_id == CaseEvent.case_id, h.seq == CaseEvent.seq))
+        .order_by(CaseEvent.case_id, CaseEvent.seq)
+        .execution_options(yield_per=10_000)
+    )
+    yield from conn.execute(stmt)
+
+
+def verify(
+    engine: Engine,
+    public: Ed25519PublicKey,
+    *,
+    since: datetime | None = None,
+    exported: Path | None = None,
+) -> TrailReport:
+    """Prove every chain and every checkpoint (from ``since`` on); name what is broken."""
+    rep = TrailReport()
+    # Recomputed hash of each event by id (for the checkpoint roots), per case.
+    by_id: dict[int, tuple[int, int, str]] = {}  # event id → (case_id, seq, recomputed hash)
+    h = HASHES.c
+    canon = _Canon()
+    with engine.connect() as conn:
+        cps = list(conn.execute(select(*CHECKPOINT).order_by(TrailCheckpoint.id)))
+        sealed_upto = cps[-1].upto_event_id if cps else 0
+        prev_case, prev_hash, broken = None, GENESIS, False
+        for r in _events(conn):
+            if r.case_id != prev_case:
+                prev_case, prev_hash, broken = r.case_id, GENESIS, False
+                rep.cases += 1
+            rep.events += 1
+            x = _hash(prev_hash, canon.content(r[1:-2]))
+            by_id[r.id] = (r.case_id, r.seq, x)
+            prev_hash = x
+            if r.id > sealed_upto:
+                rep.unsealed += 1
+            if broken:
+                continue
+            if r.hash is None:
+                broken = True
+                rep.problems.append(
+                    f"{r.case_no} event {r.seq} ({r.kind}): has no hash (written around the "
+                    "trail's writers, or an event before it was deleted and the rest renumbered)"
+                )
+            elif r.hash != x:
+                broken = True
+                rep.problems.append(
+                    f"{r.case_no} event {r.seq} ({r.kind}): differs from its hash on the trail "
+                    "(this event or one before it was edited, deleted or inserted)"
+                )
+        orphans = conn.execute(
+            select(h.case_id, h.seq, Case.case_no)
+            .outerjoin(Case, Case.id == h.case_id)
+            .where(
+                ~select(CaseEvent.id)
+                .where(CaseEvent.case_id == h.case_id, CaseEvent.seq == h.seq)
+                .exists()
+            )
+            .order_by(h.case_id, h.seq)
+        )
+        for case_id, seq, no in orphans:
+            rep.problems.append(f"{no or case_id} event {seq}: hashed, but no longer in the ledger")
+    _verify_checkpoints(cps, by_id, public, since, rep)
+    if exported is not None:
+        _compare_exported(cps, exported, rep)
+    return rep
+
+
+def _verify_checkpoints(
+    cps: list[Any],
+    by_id: dict[int, tuple[int, int, str]],
+    public: Ed25519PublicKey,
+    since: datetime | None,
+    rep: TrailReport,
+) -> None:
+    ids = sorted(by_id)
+    previous, lo = GENESIS, 0
+    for cp in cps:
+        in_range = [by_id[i] for i in ids if lo < i <= cp.upto_event_id]
+        heads: dict[int, tuple[int, str]] = {}
+        for case_id, seq, x in in_range:
+            if case_id not in heads or seq > heads[case_id][0]:
+                heads[case_id] = (seq, x)
+        if since is None or cp.sealed_at >= since:
+            rep.checkpoints += 1
+            root = merkle_root([leaf(c, *heads[c]) for c in sorted(heads)])
+            digest = checkpoint_digest(
+                cp.root, cp.previous, cp.upto_event_id, cp.cases, cp.events, cp.sealed_at
+            )
+            name = f"checkpoint {cp.id} ({cp.sealed_at:%Y-%m-%d %H:%M} UTC)"
+            try:
+                public.verify(bytes.fromhex(cp.signature), bytes.fromhex(cp.digest))
+            except (InvalidSignature, ValueError):
+                rep.problems.append(f"{name}: signature does not verify with the public key")
+            if digest != cp.digest:
+                rep.problems.append(f"{name}: its fields do not give the signed digest")
+            if cp.previous != previous:
+                rep.problems.append(f"{name}: not chained to the checkpoint before it")
+            if root != cp.root:
+                rep.problems.append(f"{name}: the events it sealed no longer give its Merkle root")
+        previous, lo = cp.digest, cp.upto_event_id
 
 
 # Keys ------------------------------------------------------------------------------------
@@ -175,218 +525,6 @@ def load_public(path: Path) -> Ed25519PublicKey:
 def fingerprint(key: Ed25519PublicKey) -> str:
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
-
-
-# Sealing ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    id: int
-    sealed_at: datetime
-    upto_event_id: int
-    cases: int
-    events: int
-    root: str
-    digest: str
-    note: str
-
-
-def _last_hashes(conn: Connection, case_ids: list[int]) -> dict[int, tuple[int, str]]:
-    """Per case, (seq, hash) of its last sealed event."""
-    out: dict[int, tuple[int, str]] = {}
-    for i in range(0, len(case_ids), 500):
-        chunk = case_ids[i : i + 500]
-        last = (
-            select(EventHash.case_id, func.max(EventHash.seq).label("seq"))
-            .where(EventHash.case_id.in_(chunk))
-            .group_by(EventHash.case_id)
-            .subquery()
-        )
-        rows = conn.execute(
-            select(EventHash.case_id, EventHash.seq, EventHash.hash).join(
-                last, (last.c.case_id == EventHash.case_id) & (last.c.seq == EventHash.seq)
-            )
-        )
-        out.update({r.case_id: (r.seq, r.hash) for r in rows})
-    return out
-
-
-def seal(
-    engine: Engine,
-    key: Ed25519PrivateKey,
-    *,
-    now: datetime | None = None,
-    export: Path | None = None,
-    note: str = "",
-) -> Checkpoint:
-    """Hash every event not sealed yet, chained per case, and sign a checkpoint over them."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    with engine.begin() as conn:
-        last = conn.execute(
-            select(*CHECKPOINT).order_by(TrailCheckpoint.id.desc()).limit(1)
-        ).first()
-        sealed = select(EventHash.event_id).where(EventHash.event_id == CaseEvent.id)
-        rows = conn.execute(
-            select(*COLUMNS).where(~sealed.exists()).order_by(CaseEvent.case_id, CaseEvent.seq)
-        ).all()
-        touched = sorted({r.case_id for r in rows})
-        heads = _last_hashes(conn, touched)
-        first_seal = last is None
-        new: list[dict[str, Any]] = []
-        for r in rows:
-            _, prev = heads.get(r.case_id, (0, GENESIS))
-            h = event_hash(prev, r)
-            heads[r.case_id] = (r.seq, h)
-            new.append({"event_id": r.id, "case_id": r.case_id, "seq": r.seq, "hash": h})
-        if new:
-            conn.execute(insert(EventHash), new)
-        upto = max([r.id for r in rows], default=last.upto_event_id if last else 0)
-        root = merkle_root([leaf(c, *heads[c]) for c in touched])
-        previous = last.digest if last else GENESIS
-        if first_seal and rows:
-            note = note or f"first checkpoint: chain computed once for {len(rows)} existing events"
-        digest = checkpoint_digest(root, previous, upto, len(touched), len(rows), now)
-        signature = key.sign(bytes.fromhex(digest)).hex()
-        cp_id = conn.execute(
-            insert(TrailCheckpoint).returning(TrailCheckpoint.id),
-            {
-                "sealed_at": now,
-                "upto_event_id": upto,
-                "cases": len(touched),
-                "events": len(rows),
-                "root": root,
-                "previous": previous,
-                "digest": digest,
-                "signature": signature,
-                "note": note,
-            },
-        ).scalar_one()
-    cp = Checkpoint(cp_id, now, upto, len(touched), len(rows), root, digest, note)
-    if export is not None:
-        line = {
-            "id": cp_id,
-            "sealed_at": now.isoformat(),
-            "upto_event_id": upto,
-            "cases": len(touched),
-            "events": len(rows),
-            "root": root,
-            "previous": previous,
-            "digest": digest,
-            "signature": signature,
-            "key": fingerprint(key.public_key()),
-            "note": note,
-        }
-        export.parent.mkdir(parents=True, exist_ok=True)
-        with export.open("a", encoding="utf-8") as f:  # append-only, outside the database
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    return cp
-
-
-# Verifying -------------------------------------------------------------------------------
-
-
-@dataclass
-class TrailReport:
-    cases: int = 0
-    events: int = 0
-    unsealed: int = 0  # written since the last checkpoint
-    checkpoints: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def _events(conn: Connection) -> Iterator[Any]:
-    stmt = (
-        select(*COLUMNS, Case.case_no, EventHash.hash, EventHash.seq.label("sealed_seq"))
-        .join(Case, Case.id == CaseEvent.case_id)
-        .outerjoin(EventHash, EventHash.event_id == CaseEvent.id)
-        .order_by(CaseEvent.case_id, CaseEvent.seq)
-        .execution_options(yield_per=10_000)
-    )
-    yield from conn.execute(stmt)
-
-
-def verify(
-    engine: Engine,
-    public: Ed25519PublicKey,
-    *,
-    since: datetime | None = None,
-    exported: Path | None = None,
-) -> TrailReport:
-    """Prove every chain and every checkpoint (from ``since`` on); name what is broken."""
-    rep = TrailReport()
-    # Recomputed hash of each event by id (for the checkpoint roots), per case.
-    by_id: dict[int, tuple[int, int, str]] = {}  # event id → (case_id, seq, recomputed hash)
-    with engine.connect() as conn:
-        prev_case, prev_hash, broken = None, GENESIS, False
-        for r in _events(conn):
-            if r.case_id != prev_case:
-                prev_case, prev_hash, broken = r.case_id, GENESIS, False
-                rep.cases += 1
-            rep.events += 1
-            h = event_hash(prev_hash, r)
-            by_id[r.id] = (r.case_id, r.seq, h)
-            prev_hash = h
-            if r.hash is None:
-                rep.unsealed += 1
-            elif not broken and (r.hash != h or r.sealed_seq != r.seq):
-                broken = True
-                rep.problems.append(
-                    f"{r.case_no} event {r.seq} ({r.kind}): differs from the sealed trail "
-                    "(an event of this case was edited, deleted or inserted at or before it)"
-                )
-        sealed_ids = {
-            row.event_id: (row.case_id, row.seq)
-            for row in conn.execute(select(*EventHash.__table__.c))
-        }
-        for eid, (case_id, seq) in sealed_ids.items():
-            if eid not in by_id:
-                no = conn.scalar(select(Case.case_no).where(Case.id == case_id)) or case_id
-                rep.problems.append(f"{no} event {seq}: sealed, but no longer in the ledger")
-        cps = list(conn.execute(select(*CHECKPOINT).order_by(TrailCheckpoint.id)))
-    _verify_checkpoints(cps, by_id, public, since, rep)
-    if exported is not None:
-        _compare_exported(cps, exported, rep)
-    return rep
-
-
-def _verify_checkpoints(
-    cps: list[Any],
-    by_id: dict[int, tuple[int, int, str]],
-    public: Ed25519PublicKey,
-    since: datetime | None,
-    rep: TrailReport,
-) -> None:
-    ids = sorted(by_id)
-    previous, lo = GENESIS, 0
-    for cp in cps:
-        in_range = [by_id[i] for i in ids if lo < i <= cp.upto_event_id]
-        heads: dict[int, tuple[int, str]] = {}
-        for case_id, seq, h in in_range:
-            if case_id not in heads or seq > heads[case_id][0]:
-                heads[case_id] = (seq, h)
-        if since is None or cp.sealed_at >= since:
-            rep.checkpoints += 1
-            root = merkle_root([leaf(c, *heads[c]) for c in sorted(heads)])
-            digest = checkpoint_digest(
-                cp.root, cp.previous, cp.upto_event_id, cp.cases, cp.events, cp.sealed_at
-            )
-            name = f"checkpoint {cp.id} ({cp.sealed_at:%Y-%m-%d %H:%M} UTC)"
-            try:
-                public.verify(bytes.fromhex(cp.signature), bytes.fromhex(cp.digest))
-            except (InvalidSignature, ValueError):
-                rep.problems.append(f"{name}: signature does not verify with the public key")
-            if digest != cp.digest:
-                rep.problems.append(f"{name}: its fields do not give the signed digest")
-            if cp.previous != previous:
-                rep.problems.append(f"{name}: not chained to the checkpoint before it")
-            if root != cp.root:
-                rep.problems.append(f"{name}: the events it sealed no longer give its Merkle root")
-        previous, lo = cp.digest, cp.upto_event_id
 
 
 def _compare_exported(cps: list[Any], exported: Path, rep: TrailReport) -> None:

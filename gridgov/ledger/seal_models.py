@@ -1,23 +1,26 @@
 """Tables of the tamper-evident trail: each event's chained hash and the signed checkpoints
-(migration 0008_c_trail_seals; see docs/audit-trail.md)."""
+(migrations 0008_c_trail_seals and 0010_b_event_hashes_by_seq; see docs/audit-trail.md)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.ledger.base import Base
 
 
 class EventHash(Base):
-    """sha256(previous hash of the case ‖ canonical content of the event); append-only."""
+    """sha256(previous hash of the case ‖ canonical content of the event), keyed like the
+    event by (case id, seq): every writer stores it in the transaction that writes the event,
+    before the database has numbered the row (migration 0010_b_event_hashes_by_seq)."""
 
     __tablename__ = "event_hashes"
-    event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id"), primary_key=True)
-    case_id: Mapped[int] = mapped_column(Integer, index=True)
-    seq: Mapped[int] = mapped_column(Integer)
+    # Clustered by (case, seq) on SQLite: a writer's look-up of a case's head is one seek.
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012
+    case_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     hash: Mapped[str] = mapped_column(String(64))
 
 

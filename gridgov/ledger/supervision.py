@@ -38,6 +38,7 @@ from gridgov.domain.enums import CaseStatus, DeadlineKind, Tier, TimeUnit
 from gridgov.domain.lifecycle import SYSTEM, Actor, EventKind
 from gridgov.domain.routing import CaseFacts, notices
 from gridgov.ledger.casebook import CaseBook
+from gridgov.ledger.chain import link
 from gridgov.ledger.fastrows import BulkStatement
 from gridgov.ledger.models import Case, CaseEvent
 from gridgov.ledger.rows import (
@@ -356,6 +357,7 @@ def _sweep_batch(
                 )
             )
         ins_events.execute(events)
+        link(conn, events)  # each event's hash on its case's chain (ledger/chain.py)
         ins_notes.execute(notes)
         changed = upd.execute(updates)
         if changed not in (-1, len(updates)):
