@@ -202,12 +202,9 @@ def test_an_event_written_without_its_hash_is_named(trail: Trail) -> None:
         f"{trail.cases['C']} event {last.seq + 1} (rated): has no hash (written around the "
         "trail's writers, or an event before it was deleted and the rest renumbered)"
     ]
-    # The next checkpoint says so too, and still does not vouch for it.
-    trail.seal()
-    with trail.engine.connect() as conn:
-        notes = conn.scalars(select(TrailCheckpoint.note).order_by(TrailCheckpoint.id)).all()
-    assert notes[-1] == "1 events without a hash (see gridgov audit verify-trail)"
-    assert any("no longer give its Merkle root" in p for p in trail.verify())
+    # The next checkpoint does not vouch for it: it seals hashes, and it has none.
+    assert seal(trail.engine, load_private(trail.private), now=NOW).events == 0
+    assert trail.verify() == problems
 
 
 def test_every_writer_hashes_its_events_in_its_own_transaction(
@@ -238,27 +235,29 @@ def test_every_writer_hashes_its_events_in_its_own_transaction(
     assert {"created", "dispatched", "handled", "reminded", "escalated"} <= kinds
 
 
-def test_migration_keeps_stored_hashes_and_computes_the_missing_ones_once(
-    runtime: Runtime, catalog: Catalog, tmp_path: Path
+def test_migration_keeps_sealed_hashes_and_computes_the_missing_ones_once(
+    trail: Trail,
 ) -> None:
-    lg = sample_ledger(runtime, catalog)
-    cases = build_october(lg)
-    engine = runtime.engine
-    a = lg.book.get(cases["A"]).id
-    with engine.begin() as conn:  # a ledger whose writers did not hash: case A's events
-        gone = conn.execute(delete(EventHash).where(EventHash.case_id == a)).rowcount
-        kept = conn.scalar(select(func.count()).select_from(EventHash))
-    assert gone > 2 and kept
+    """A ledger of 0008's time: sealed events, then events its writers did not hash."""
+    engine = trail.engine
+    trail.lg.open("ZT-DEP", "ZQ-S1-C1", None, datetime(2026, 11, 3, 2, tzinfo=UTC))
+    trail.lg.open("ZT-DEP", "ZQ-S1-C1", None, datetime(2026, 11, 3, 3, tzinfo=UTC))
+    with engine.begin() as conn:
+        gone = conn.execute(delete(EventHash).where(EventHash.checkpoint_id.is_(None))).rowcount
+        sealed = conn.scalar(select(func.count()).select_from(EventHash))
+    assert gone == 2 and sealed
     command.downgrade(alembic_config(engine), "0009_e_owed_runs")
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(EventHash)) == kept + gone
-    private, public = tmp_path / "k.pem", tmp_path / "k.pub"
-    new_key(private, public)
-    cp = seal(engine, load_private(private), now=NOW)
-    assert cp.note == (
+        assert conn.scalar(select(func.count()).select_from(EventHash)) == sealed + gone
+        assert conn.scalar(select(func.count()).where(EventHash.checkpoint_id == 1)) == sealed
+    rep = verify(engine, load_public(trail.public), exported=trail.export)
+    assert rep.ok and (rep.checkpoints, rep.unsealed) == (1, gone), rep.problems
+    cp = seal(engine, load_private(trail.private), now=NOW)
+    assert (cp.events, cp.note) == (
+        gone,
         f"chain computed once by migration 0010_b_event_hashes_by_seq for {gone} events "
-        "written before every writer hashed its events"
+        "written before every writer hashed its events",
     )
-    assert verify(engine, load_public(public)).ok
-    assert seal(engine, load_private(private), now=NOW).note == ""  # said once
+    assert verify(engine, load_public(trail.public)).ok
+    assert seal(engine, load_private(trail.private), now=NOW).note == ""  # said once

@@ -32,7 +32,7 @@ from typing import Any, cast
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, tuple_
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, tuple_, update
 
 from gridgov.domain.errors import InvalidInput
 from gridgov.ledger.models import Case, CaseEvent, LedgerSetting
@@ -40,7 +40,8 @@ from gridgov.ledger.rows import EVENT_COLUMNS
 from gridgov.ledger.seal_models import EventHash, TrailCheckpoint
 
 GENESIS = "0" * 64
-MISSING = "-"  # the head of a case whose last event has no hash, in a checkpoint's leaf
+MISSING = "-"  # in a leaf recomputed by verify: the sealed head event is gone
+CLAIMED = -1  # event_hashes.checkpoint_id while a seal is signing them
 CHECKPOINT = tuple(TrailCheckpoint.__table__.c)
 HASHES = cast(Table, EventHash.__table__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -277,39 +278,32 @@ def seal(
     export: Path | None = None,
     note: str = "",
 ) -> Checkpoint:
-    """Sign a checkpoint over the heads of the cases changed since the previous checkpoint
-    (their hashes were stored by the writers); append it to ``export``."""
+    """Sign a checkpoint over the heads of the cases whose hashes (stored by the writers) no
+    checkpoint holds yet, and mark those hashes as this checkpoint's; append it to
+    ``export``. The hashes are claimed by one UPDATE: a writer's transaction still in flight
+    is simply left to the next checkpoint (event ids are not commit-ordered on PostgreSQL)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     h = HASHES.c
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Event ids come from a sequence, not in commit order: wait for the writers in
-            # flight (and hold new ones for the seal's few reads), so that every id up to
-            # the highest seen is committed and none lands later inside this range.
-            conn.exec_driver_sql(f"LOCK TABLE {CaseEvent.__tablename__} IN SHARE MODE")
         last = conn.execute(
             select(*CHECKPOINT).order_by(TrailCheckpoint.id.desc()).limit(1)
         ).first()
-        lo = last.upto_event_id if last else 0
         rows = conn.execute(
-            select(CaseEvent.id, CaseEvent.case_id, CaseEvent.seq, h.hash)
-            .outerjoin(EventHash, and_(h.case_id == CaseEvent.case_id, h.seq == CaseEvent.seq))
-            .where(CaseEvent.id > lo)
-            .order_by(CaseEvent.case_id, CaseEvent.seq)
+            update(HASHES)
+            .where(h.checkpoint_id.is_(None))
+            .values(checkpoint_id=CLAIMED)
+            .returning(h.case_id, h.seq, h.hash)
         ).all()
         heads: dict[int, tuple[int, str]] = {}
-        for r in rows:  # ordered: the last row of a case is its head
-            heads[r.case_id] = (r.seq, r.hash or MISSING)
-        unhashed = sum(1 for r in rows if r.hash is None)
-        upto = max([r.id for r in rows], default=lo)
+        for case_id, seq, x in rows:
+            if case_id not in heads or seq > heads[case_id][0]:
+                heads[case_id] = (seq, x)
+        upto = conn.scalar(select(func.max(CaseEvent.id))) or 0
         touched = sorted(heads)
         root = merkle_root([leaf(c, *heads[c]) for c in touched])
         previous = last.digest if last else GENESIS
         pending = conn.scalar(select(LedgerSetting.value).where(LedgerSetting.key == PENDING_NOTE))
-        notes = [note, pending or ""]
-        if unhashed:
-            notes.append(f"{unhashed} events without a hash (see gridgov audit verify-trail)")
-        note = "; ".join(n for n in notes if n)
+        note = "; ".join(n for n in (note, pending) if n)
         digest = checkpoint_digest(root, previous, upto, len(touched), len(rows), now)
         signature = key.sign(bytes.fromhex(digest)).hex()
         cp_id = conn.execute(
@@ -326,6 +320,7 @@ def seal(
                 "note": note,
             },
         ).scalar_one()
+        conn.execute(update(HASHES).where(h.checkpoint_id == CLAIMED).values(checkpoint_id=cp_id))
         if pending is not None:
             conn.execute(delete(LedgerSetting).where(LedgerSetting.key == PENDING_NOTE))
     cp = Checkpoint(cp_id, now, upto, len(touched), len(rows), root, digest, note)
@@ -368,7 +363,7 @@ class TrailReport:
 def _events(conn: Connection) -> Iterator[Any]:
     h = HASHES.c
     stmt = (
-        select(*COLUMNS, Case.case_no, h.hash)
+        select(*COLUMNS[1:], Case.case_no, h.hash, h.checkpoint_id)
         .join(Case, Case.id == CaseEvent.case_id)
         .outerjoin(EventHash, and_(h.case_id == CaseEvent.case_id, h.seq == CaseEvent.seq))
         .order_by(CaseEvent.case_id, CaseEvent.seq)
@@ -386,23 +381,20 @@ def verify(
 ) -> TrailReport:
     """Prove every chain and every checkpoint (from ``since`` on); name what is broken."""
     rep = TrailReport()
-    # Recomputed hash of each event by id (for the checkpoint roots), per case.
-    by_id: dict[int, tuple[int, int, str]] = {}  # event id → (case_id, seq, recomputed hash)
+    recomputed: dict[tuple[int, int], str] = {}  # (case id, seq) → hash from the events
     h = HASHES.c
     canon = _Canon()
+    n = len(HASHED)
     with engine.connect() as conn:
-        cps = list(conn.execute(select(*CHECKPOINT).order_by(TrailCheckpoint.id)))
-        sealed_upto = cps[-1].upto_event_id if cps else 0
         prev_case, prev_hash, broken = None, GENESIS, False
         for r in _events(conn):
             if r.case_id != prev_case:
                 prev_case, prev_hash, broken = r.case_id, GENESIS, False
                 rep.cases += 1
             rep.events += 1
-            x = _hash(prev_hash, canon.content(r[1:-2]))
-            by_id[r.id] = (r.case_id, r.seq, x)
-            prev_hash = x
-            if r.id > sealed_upto:
+            x = _hash(prev_hash, canon.content(r[:n]))
+            recomputed[(r.case_id, r.seq)] = prev_hash = x
+            if r.checkpoint_id is None:
                 rep.unsealed += 1
             if broken:
                 continue
@@ -430,7 +422,16 @@ def verify(
         )
         for case_id, seq, no in orphans:
             rep.problems.append(f"{no or case_id} event {seq}: hashed, but no longer in the ledger")
-    _verify_checkpoints(cps, by_id, public, since, rep)
+        # Per checkpoint, the head (highest seq) of each case it sealed.
+        sealed: dict[int, dict[int, int]] = {}
+        for cp_id, case_id, seq in conn.execute(
+            select(h.checkpoint_id, h.case_id, h.seq).where(h.checkpoint_id.is_not(None))
+        ):
+            heads = sealed.setdefault(cp_id, {})
+            if seq > heads.get(case_id, 0):
+                heads[case_id] = seq
+        cps = list(conn.execute(select(*CHECKPOINT).order_by(TrailCheckpoint.id)))
+    _verify_checkpoints(cps, sealed, recomputed, public, since, rep)
     if exported is not None:
         _compare_exported(cps, exported, rep)
     return rep
@@ -438,22 +439,20 @@ def verify(
 
 def _verify_checkpoints(
     cps: list[Any],
-    by_id: dict[int, tuple[int, int, str]],
+    sealed: dict[int, dict[int, int]],
+    recomputed: dict[tuple[int, int], str],
     public: Ed25519PublicKey,
     since: datetime | None,
     rep: TrailReport,
 ) -> None:
-    ids = sorted(by_id)
-    previous, lo = GENESIS, 0
+    previous = GENESIS
     for cp in cps:
-        in_range = [by_id[i] for i in ids if lo < i <= cp.upto_event_id]
-        heads: dict[int, tuple[int, str]] = {}
-        for case_id, seq, x in in_range:
-            if case_id not in heads or seq > heads[case_id][0]:
-                heads[case_id] = (seq, x)
         if since is None or cp.sealed_at >= since:
             rep.checkpoints += 1
-            root = merkle_root([leaf(c, *heads[c]) for c in sorted(heads)])
+            heads = sealed.get(cp.id, {})
+            root = merkle_root(
+                [leaf(c, s, recomputed.get((c, s), MISSING)) for c, s in sorted(heads.items())]
+            )
             digest = checkpoint_digest(
                 cp.root, cp.previous, cp.upto_event_id, cp.cases, cp.events, cp.sealed_at
             )
@@ -468,7 +467,7 @@ def _verify_checkpoints(
                 rep.problems.append(f"{name}: not chained to the checkpoint before it")
             if root != cp.root:
                 rep.problems.append(f"{name}: the events it sealed no longer give its Merkle root")
-        previous, lo = cp.digest, cp.upto_event_id
+        previous = cp.digest
 
 
 # Keys ------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ class EventHash(Base):
     case_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     hash: Mapped[str] = mapped_column(String(64))
+    # The checkpoint that sealed it (NULL: not sealed yet); a seal claims the NULL ones.
+    checkpoint_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class TrailCheckpoint(Base):
@@ -31,7 +33,8 @@ class TrailCheckpoint(Base):
     __tablename__ = "trail_checkpoints"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sealed_at: Mapped[datetime]
-    upto_event_id: Mapped[int] = mapped_column(Integer)  # every event with id ≤ this is sealed
+    # The highest event id when sealed (what it sealed: event_hashes.checkpoint_id).
+    upto_event_id: Mapped[int] = mapped_column(Integer)
     cases: Mapped[int] = mapped_column(Integer)
     events: Mapped[int] = mapped_column(Integer)
     root: Mapped[str] = mapped_column(String(64))

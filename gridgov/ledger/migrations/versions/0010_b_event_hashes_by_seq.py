@@ -2,7 +2,8 @@
 
 Every writer now stores an event's hash in the transaction that writes the event, before the
 database numbers the row, so ``event_hashes`` is keyed like the event by (case id, seq)
-instead of by the event's id. The hashes already stored are kept as they are (they are what
+instead of by the event's id, and says which checkpoint sealed it (``checkpoint_id``; event
+ids are not commit-ordered on PostgreSQL, so a seal cannot take "every id up to N"). The hashes already stored are kept as they are (they are what
 the existing checkpoints signed); every event not hashed yet gets its hash once, continuing
 its case's stored chain, and the next ``gridgov audit seal`` says so in its checkpoint's note
 (the migration cannot sign: the database writer does not hold the key).
@@ -32,7 +33,13 @@ COPY = "event_hashes_b_copy"
 
 def upgrade() -> None:
     conn = op.get_bind()
-    conn.exec_driver_sql(f"CREATE TABLE {COPY} AS SELECT case_id, seq, hash FROM event_hashes")
+    # Which checkpoint sealed each stored hash: 0008's seals took every event up to their
+    # upto_event_id.
+    conn.exec_driver_sql(
+        f"CREATE TABLE {COPY} AS SELECT h.case_id, h.seq, h.hash, "
+        "(SELECT min(t.id) FROM trail_checkpoints t WHERE t.upto_event_id >= h.event_id) "
+        "AS checkpoint_id FROM event_hashes h"
+    )
     with op.batch_alter_table("event_hashes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_event_hashes_case_id"))
     op.drop_table("event_hashes")
@@ -41,11 +48,17 @@ def upgrade() -> None:
         sa.Column("case_id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("checkpoint_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("case_id", "seq", name=op.f("pk_event_hashes")),
         sqlite_with_rowid=False,
     )
+    with op.batch_alter_table("event_hashes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_event_hashes_checkpoint_id"), ["checkpoint_id"], unique=False
+        )
     conn.exec_driver_sql(
-        f"INSERT INTO event_hashes (case_id, seq, hash) SELECT case_id, seq, hash FROM {COPY}"
+        "INSERT INTO event_hashes (case_id, seq, hash, checkpoint_id) "
+        f"SELECT case_id, seq, hash, checkpoint_id FROM {COPY}"
     )
     op.drop_table(COPY)
     done = chain.rehash_missing(conn)
