@@ -87,6 +87,18 @@ class Settings(BaseSettings):
         "(e.g. a write-once mount); default $GRIDGOV_HOME/checkpoints.jsonl",
     )
 
+    seal_cron: str = Field(
+        default="15 0 * * *",
+        pattern=r"^\S+( \S+){4}$",
+        description="When the seal-trail deployment signs a checkpoint (cron, five fields, in "
+        "Asia/Shanghai; default daily at 00:15) when served by `gridgov serve`",
+    )
+
+    @property
+    def checkpoint_target(self) -> Path:
+        """Where checkpoints are appended (checkpoint_file, or $GRIDGOV_HOME's default)."""
+        return self.checkpoint_file or self.home / "checkpoints.jsonl"
+
     @field_validator("home")
     @classmethod
     def _expand(cls, v: Path) -> Path:

@@ -30,9 +30,21 @@ def audit(
         Path | None,
         typer.Option(help="a folder of published reports (CSV/XLSX) to check against the ledger"),
     ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            help="a quarter (2026-Q4, 季度) or year (2026, 年度): check its published reports "
+            "(with --reports) against the ledger",
+        ),
+    ] = None,
 ) -> None:
     """Check the data behind the month's scores; exit 1 naming each failed check and case."""
     if ctx.invoked_subcommand is not None:
+        return
+    if period is not None:
+        _audit_period_reports(period, month, reports)
         return
     # Say something before the heavy imports (pandas, Great Expectations: seconds).
     console.print(f"auditing {month or 'the last complete month'}: loading…")
@@ -81,6 +93,35 @@ def audit(
     console.print(f"[green]all {len(report.results)} checks passed[/]")
 
 
+def _audit_period_reports(period: str, month: str | None, reports: Path | None) -> None:
+    """A quarter's or year's published reports against the assessment recomputed from the
+    ledger (the data checks themselves run per month: ``--month``)."""
+    from gridgov.assessments.period import Month, parse_period
+
+    p = parse_period(period)
+    if isinstance(p, Month) or month is not None:
+        raise InvalidInput(
+            "--period takes a quarter or a year; audit a month with --month", field="period"
+        )
+    if reports is None:
+        raise InvalidInput(
+            f"auditing {p.label} checks its published reports: pass --reports DIR", field="reports"
+        )
+    console.print(f"checking the published reports of {p.label} in {reports}: loading…")
+    from gridgov.assessments.audit.published import compare_published
+    from gridgov.runtime import build_runtime
+
+    rt = build_runtime()
+    with console.status(f"recomputing {p.label} from the ledger…"):
+        problems, files = compare_published(rt.engine, rt.calendar, p, reports)
+    if problems:
+        err_console.print(f"[bold red]audit failed[/]: published_reports_match ({p.label})")
+        for line in problems:
+            err_console.print(f"  published_reports_match: {line}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    console.print(f"[green]the {files} published report file(s) of {p.label} equal the ledger's[/]")
+
+
 KeyOpt = Annotated[
     Path | None, typer.Option("--key", help="Ed25519 private key (default: GRIDGOV_SEAL_KEY_FILE)")
 ]
@@ -117,7 +158,7 @@ def seal(
     path = key or rt.settings.seal_key_file
     if path is None:
         raise InvalidInput("no signing key: pass --key or set GRIDGOV_SEAL_KEY_FILE", field="key")
-    target = export or rt.settings.checkpoint_file or rt.settings.home / "checkpoints.jsonl"
+    target = export or rt.settings.checkpoint_target
     cp = do_seal(rt.engine, load_private(path), export=target)
     console.print(
         f"checkpoint {cp.id}: {cp.events} events of {cp.cases} cases sealed, root {cp.root[:16]}…"
@@ -158,7 +199,7 @@ def verify_trail(
             start = datetime.combine(date.fromisoformat(since), datetime.min.time(), UTC)
         except ValueError as exc:
             raise InvalidInput(f"{since!r} is not YYYY-MM-DD", field="since") from exc
-    copy = exported or rt.settings.checkpoint_file or rt.settings.home / "checkpoints.jsonl"
+    copy = exported or rt.settings.checkpoint_target
     rep = verify(
         rt.engine, load_public(path), since=start, exported=copy if copy.exists() else None
     )

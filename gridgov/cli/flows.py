@@ -52,14 +52,16 @@ def serve(
     poll: Annotated[int, typer.Option(help="seconds between polls for new runs")] = 2,
 ) -> None:
     """Serve every deployment of the one list (items, review and the recurring jobs:
-    supervise, citizen-clock, risk-patrols, monthly-assessment) from one process."""
+    supervise, citizen-clock, risk-patrols, monthly-assessment, seal-trail) from one process."""
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(poll))
     from gridgov.flows.deployments import deployment_specs, runner_deployments
     from gridgov.runtime import default_runtime
 
     rt = default_runtime()
     rt.init_ledger()
-    deps = runner_deployments(deployment_specs(rt.catalog, rt.settings.supervise_every))
+    deps = runner_deployments(
+        deployment_specs(rt.catalog, rt.settings.supervise_every, rt.settings.seal_cron)
+    )
     console.print(
         f"serving {len(deps)} deployments, at most {limit} runs at once; "
         f"督办 sweep every {rt.settings.supervise_every} s"

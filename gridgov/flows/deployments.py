@@ -1,6 +1,7 @@
 """Every deployment, from one list: ``gridgov serve`` and the checked-in ``prefect.yaml``.
 
-The recurring jobs (``supervise``, ``citizen-clock``, ``risk-patrols``, ``monthly-assessment``)
+The recurring jobs (``supervise``, ``citizen-clock``, ``risk-patrols``, ``monthly-assessment``,
+``seal-trail``)
 carry their schedules here and nowhere else, so what a worker pool runs from ``prefect.yaml``
 and what ``gridgov serve`` runs are the same jobs on the same schedules. See
 docs/operations.md.
@@ -23,6 +24,7 @@ SUPERVISE_EVERY = 60  # seconds between 督办 sweeps in prefect.yaml (GRIDGOV_S
 CITIZEN_CLOCK_EVERY = 60  # the 10-minute SMS promise is checked to the minute
 RISK_PATROLS_CRON = "30 7 * * *"  # daily, before office hours open
 MONTHLY_CRON = "0 2 1 * *"  # 02:00 on the 1st: the month before is complete
+SEAL_CRON = "15 0 * * *"  # daily checkpoint of the trail (GRIDGOV_SEAL_CRON)
 SCHEDULE_TZ = "Asia/Shanghai"
 TIER_ZH = {1: "一级事项 现场纠正", 2: "二级事项 社区办理", 3: "三级事项 部门办理"}
 # The supervise deployment's page (Description tab) is where a supervisor finds the boards:
@@ -76,7 +78,9 @@ class DeploymentSpec:
         return getattr(importlib.import_module(self.module), self.attr)
 
 
-def recurring_specs(supervise_every: int = SUPERVISE_EVERY) -> list[DeploymentSpec]:
+def recurring_specs(
+    supervise_every: int = SUPERVISE_EVERY, seal_cron: str = SEAL_CRON
+) -> list[DeploymentSpec]:
     """The scheduled jobs: nothing is reminded, checked or assessed unless these run."""
     return [
         DeploymentSpec(
@@ -113,13 +117,23 @@ def recurring_specs(supervise_every: int = SUPERVISE_EVERY) -> list[DeploymentSp
             "月度考核 of the month before: reports and artifacts",
             Schedule(cron=MONTHLY_CRON),
         ),
+        DeploymentSpec(
+            "seal-trail",
+            "gridgov.flows.trail",
+            "seal_trail",
+            ["gridgov", "audit"],
+            "Signed checkpoint of the tamper-evident trail, appended to the checkpoint file "
+            "(needs GRIDGOV_SEAL_KEY_FILE on its worker only; docs/audit-trail.md)",
+            Schedule(cron=seal_cron),
+            exclusive=True,
+        ),
     ]
 
 
 def deployment_specs(
-    catalog: Catalog, supervise_every: int = SUPERVISE_EVERY
+    catalog: Catalog, supervise_every: int = SUPERVISE_EVERY, seal_cron: str = SEAL_CRON
 ) -> list[DeploymentSpec]:
-    specs = recurring_specs(supervise_every)
+    specs = recurring_specs(supervise_every, seal_cron)
     specs.append(
         DeploymentSpec(
             "review-case",

@@ -1,7 +1,7 @@
-"""Published reports against the ledger: recompute the month's assessment with the scheme and
-cutoff the report names, write it the way reports are written, and compare cell by cell with
-the CSV/XLSX files found (a hand-edited summary or ranking is named by file, row and column).
-See docs/assessment.md ("Audits")."""
+"""Published reports against the ledger: recompute the period's assessment (a month, quarter
+or year) with the scheme and cutoff the report names, write it the way reports are written,
+and compare cell by cell with the CSV/XLSX files found (a hand-edited summary or ranking is
+named by file, row and column). See docs/assessment.md ("Audits")."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from gridgov.assessments.engine import assess
-from gridgov.assessments.period import Month
+from gridgov.assessments.period import Period
 from gridgov.assessments.reports.tables import frames, write_xlsx
 from gridgov.assessments.scheme import load_scheme
 from gridgov.domain.calendar import WorkingCalendar
@@ -23,7 +23,7 @@ MAX_MISMATCHES = 50
 
 
 def compare_published(
-    engine: Engine, cal: WorkingCalendar, month: Month, directory: Path
+    engine: Engine, cal: WorkingCalendar, month: Period, directory: Path
 ) -> tuple[list[str], int]:
     """Return (what differs, in words; number of report files compared)."""
     label = month.label
