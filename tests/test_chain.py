@@ -246,7 +246,7 @@ def test_migration_keeps_sealed_hashes_and_computes_the_missing_ones_once(
         gone = conn.execute(delete(EventHash).where(EventHash.checkpoint_id.is_(None))).rowcount
         sealed = conn.scalar(select(func.count()).select_from(EventHash))
     assert gone == 2 and sealed
-    command.downgrade(alembic_config(engine), "0009_e_owed_runs")
+    command.downgrade(alembic_config(engine), "0010_a_timers")
     migrate(engine)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(EventHash)) == sealed + gone
@@ -256,7 +256,7 @@ def test_migration_keeps_sealed_hashes_and_computes_the_missing_ones_once(
     cp = seal(engine, load_private(trail.private), now=NOW)
     assert (cp.events, cp.note) == (
         gone,
-        f"chain computed once by migration 0010_b_event_hashes_by_seq for {gone} events "
+        f"chain computed once by migration 0011_b_event_hashes_by_seq for {gone} events "
         "written before every writer hashed its events",
     )
     assert verify(engine, load_public(trail.public)).ok

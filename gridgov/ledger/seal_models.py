@@ -1,5 +1,5 @@
 """Tables of the tamper-evident trail: each event's chained hash and the signed checkpoints
-(migrations 0008_c_trail_seals and 0010_b_event_hashes_by_seq; see docs/audit-trail.md)."""
+(migrations 0008_c_trail_seals and 0011_b_event_hashes_by_seq; see docs/audit-trail.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from gridgov.ledger.base import Base
 class EventHash(Base):
     """sha256(previous hash of the case ‖ canonical content of the event), keyed like the
     event by (case id, seq): every writer stores it in the transaction that writes the event,
-    before the database has numbered the row (migration 0010_b_event_hashes_by_seq)."""
+    before the database has numbered the row (migration 0011_b_event_hashes_by_seq)."""
 
     __tablename__ = "event_hashes"
     # Clustered by (case, seq) on SQLite: a writer's look-up of a case's head is one seek.

@@ -8,8 +8,8 @@ the existing checkpoints signed); every event not hashed yet gets its hash once,
 its case's stored chain, and the next ``gridgov audit seal`` says so in its checkpoint's note
 (the migration cannot sign: the database writer does not hold the key).
 
-Revision ID: 0010_b_event_hashes_by_seq
-Revises: 0009_e_owed_runs
+Revision ID: 0011_b_event_hashes_by_seq
+Revises: 0010_a_timers
 Create Date: 2026-12-07 19:45:00
 """
 
@@ -23,8 +23,8 @@ from alembic import op
 import gridgov.ledger.types
 from gridgov.ledger import chain
 
-revision = "0010_b_event_hashes_by_seq"
-down_revision = "0009_e_owed_runs"
+revision = "0011_b_event_hashes_by_seq"
+down_revision = "0010_a_timers"
 branch_labels = None
 depends_on = None
 
