@@ -159,6 +159,14 @@ class CaseOut(BaseModel):
     def deadline_provisional(self) -> bool:
         return self.provisional_years is not None
 
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The case has no handling deadline (its item says `handle: none`, or an "
+        "imported case came without one): it is never overdue and never supervised for it"
+    )
+    @property
+    def no_deadline(self) -> bool:
+        return self.handle_due is None
+
     @classmethod
     def of(cls, rec: CaseRecord) -> CaseOut:
         return cls.model_validate(rec)

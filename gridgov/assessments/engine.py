@@ -100,10 +100,19 @@ def score_tables(raw: dict[str, pd.DataFrame], scheme: Scheme) -> dict[str, pd.D
 
 def cohort_table(facts: Facts) -> pd.DataFrame:
     """By local opening month and the department holding the case at the cutoff: cases
-    opened, closed, closed on time, overdue and still open, and the on-time closure rate over
-    the cases opened — the count other systems report (docs/assessment.md, "Cohorts")."""
+    opened, closed, closed on time, overdue, without a handling deadline and still open, and
+    the on-time closure rate over the cases opened with a deadline — the count other systems
+    report (docs/assessment.md, "Cohorts")."""
     c = facts.cohort
-    cols = ["opened_month", "department", "opened", "closed", "closed_on_time", "overdue"]
+    cols = [
+        "opened_month",
+        "department",
+        "opened",
+        "closed",
+        "closed_on_time",
+        "overdue",
+        "no_deadline",
+    ]
     if c.empty:
         return pd.DataFrame(columns=[*cols, "still_open", "on_time_closure_rate"])
     g = (
@@ -114,11 +123,14 @@ def cohort_table(facts: Facts) -> pd.DataFrame:
             closed=("closed", "sum"),
             closed_on_time=("on_time", "sum"),
             overdue=("overdue", "sum"),
+            no_deadline=("no_deadline", "sum"),
         )
         .reset_index()
     )
     g["still_open"] = g["opened"] - g["closed"]
-    g["on_time_closure_rate"] = g["closed_on_time"] / g["opened"]
+    g["on_time_closure_rate"] = g["closed_on_time"] / (g["opened"] - g["no_deadline"]).where(
+        lambda n: n > 0
+    )
     return g
 
 
@@ -145,6 +157,7 @@ def totals(facts: Facts, raw: dict[str, pd.DataFrame]) -> dict[str, float]:
             "closed",
             "closed_on_time",
             "overdue",
+            "closed_no_deadline",
             "handled",
             "rated",
             "returns",

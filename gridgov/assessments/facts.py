@@ -35,6 +35,9 @@ class Facts:
     # Cases opened in the period (not cancelled), by local opening month, with their outcome
     # as of the cutoff: the cohort view other systems report (docs/assessment.md, "Cohorts").
     cohort: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Cases closed in the period that had no handling deadline (item ``handle: none``, or an
+    # imported case without one): their own group, neither due, on time nor overdue.
+    no_deadline: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def build_clock(cal: WorkingCalendar, ex: LedgerExtract, rules: pd.DataFrame) -> OfficeClock:
@@ -67,11 +70,12 @@ def derive(ex: LedgerExtract, cal: WorkingCalendar) -> Facts:
     closed_at = cases["closed_at"].to_numpy()
     due = cases["handle_due"].to_numpy()
     live = cancelled_at >= cutoff
+    has_due = due < NEVER  # every case gets its handling deadline when opened, unless none
     closed = live & (closed_at >= start) & (closed_at < cutoff)
     due_in = (due >= start) & (due < cutoff)
-    in_scope = closed | (live & due_in)
+    in_scope = has_due & (closed | (live & due_in))
     handled_by = handled < cutoff
-    on_time = closed & (handled <= due)
+    on_time = closed & has_due & (handled <= due)
     overdue = in_scope & ((handled_by & (handled > due)) | (~handled_by & (due < cutoff)))
 
     cf = cases.loc[in_scope, ["tier", "source", "item_code", "item_version", *PLACE]]
@@ -107,11 +111,16 @@ def derive(ex: LedgerExtract, cal: WorkingCalendar) -> Facts:
             "opened_month": local.strftime("%Y-%m"),
             "department": charged[rep_mask],
             "closed": (closed_at < cutoff)[rep_mask],
-            "on_time": ((closed_at < cutoff) & (handled <= due))[rep_mask],
+            "on_time": ((closed_at < cutoff) & has_due & (handled <= due))[rep_mask],
             "overdue": (handled_late | ((handled >= cutoff) & (due < cutoff)))[rep_mask],
+            "no_deadline": ~has_due[rep_mask],
         }
     )
-    return Facts(w, cf, events, windows, reported, assisting, _handlers(trail, cf), cohort)
+    free = closed & ~has_due
+    no_deadline = cases.loc[free, list(PLACE)].assign(department=charged[free])
+    return Facts(
+        w, cf, events, windows, reported, assisting, _handlers(trail, cf), cohort, no_deadline
+    )
 
 
 class _PerCase:

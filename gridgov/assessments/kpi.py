@@ -24,6 +24,7 @@ COUNTS = (
     "closed",
     "closed_on_time",
     "overdue",
+    "closed_no_deadline",
     "extended",
     "reworked_cases",
     "handled",
@@ -202,13 +203,26 @@ def _reported_counts(f: Facts, level: Level) -> pd.DataFrame:
     return _count(r, level.case_key, cols)
 
 
+def _no_deadline_counts(f: Facts, level: Level) -> pd.DataFrame:
+    """Cases closed in the period without a handling deadline: their own group (not due)."""
+    nd = f.no_deadline
+    if nd.empty:
+        return pd.DataFrame(index=pd.Index([], dtype=object))
+    return _count(nd, level.case_key, {"closed_no_deadline": np.ones(len(nd), dtype=int)})
+
+
 def _column(table: pd.DataFrame, name: str, default: float) -> pd.Series:
     return table[name] if name in table.columns else pd.Series(default, index=table.index)
 
 
 def unit_table(f: Facts, level: Level, units: pd.DataFrame) -> pd.DataFrame:
     """One row per unit in ``units`` (code, name_zh, name_en): counts, times and rates."""
-    parts = [_case_counts(f, level), _event_counts(f, level), _window_counts(f, level)]
+    parts = [
+        _case_counts(f, level),
+        _no_deadline_counts(f, level),
+        _event_counts(f, level),
+        _window_counts(f, level),
+    ]
     if level.kind == "territory":
         parts.append(_reported_counts(f, level))
     table = pd.DataFrame(index=pd.Index(units["code"].astype(str), name="code"))

@@ -46,6 +46,8 @@ CLOCK_ZH: dict[str, str] = {
     "handle": "处置",
     "review": "复核",
 }
+# A limit the item does not have (catalogue ``none``) or an imported case came without.
+NO_LIMIT_ZH = "无时限"
 
 COMMUNITY_TEAM_ZH = "社区/网格团队"
 

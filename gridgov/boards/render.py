@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from gridgov.boards.labels import (
     CLOCK_ZH,
+    NO_LIMIT_ZH,
     holder_zh,
     level_zh,
     local,
@@ -68,7 +69,11 @@ def line(e: BoardEntry, catalog: Catalog, tz: ZoneInfo) -> BoardLine:
         level_code=e.level,
         late=span_zh(e.late_hours, working=e.late_working) if e.late_hours > 0 else "未超期",
         waits=waits_zh(e.waiting),
-        due=f"{clock}时限 {local(e.clock_due, tz, zone=False)}",
+        due=(
+            f"{clock}时限 {local(e.clock_due, tz, zone=False)}"
+            if e.clock_due is not None
+            else f"{clock}{NO_LIMIT_ZH}"
+        ),
         overdue=e.overdue or e.late_hours > 0,
     )
 

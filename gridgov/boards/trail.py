@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 
 from prefect.artifacts import acreate_markdown_artifact
 
-from gridgov.boards.labels import artifact_key, holder_zh, local, place_zh, waits_zh, zone_label
+from gridgov.boards.labels import (
+    NO_LIMIT_ZH,
+    artifact_key,
+    holder_zh,
+    local,
+    place_zh,
+    waits_zh,
+    zone_label,
+)
 from gridgov.item_catalog.loader import Catalog
 from gridgov.ledger.records import CaseRecord, EventRecord
 
@@ -57,7 +65,8 @@ def trail_markdown(
         f"**{waits_zh(waiting)}**{flag}{' · 督办等级 **' + level + '**' if level else ''} — "
         f"承办单位 {holder_zh(catalog, case.assignee)}({case.assignee}),"
         f"社区 {place_zh(catalog, case.community_code)},{case.tier} 级事项\n\n"
-        f"处置时限 {local(case.handle_due, tz)} · 返工 {case.rework_count} 次 · "
+        f"处置时限 {local(case.handle_due, tz) if case.handle_due else NO_LIMIT_ZH} · "
+        f"返工 {case.rework_count} 次 · "
         f"退单 {case.return_count} 次 · 延期 {case.extension_count} 次\n\n"
         + (
             f"**时限为临时计算**:{case.provisional_years} 年的节假日安排尚未录入"

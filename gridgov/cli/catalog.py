@@ -92,7 +92,6 @@ def list_items(
             or (department and i.lead_department != department)
         ):
             continue
-        h = i.deadlines.handle
         table.add_row(
             i.code,
             str(i.version),
@@ -100,7 +99,7 @@ def list_items(
             f"{i.family.value}/{i.category}",
             str(int(i.tier)),
             i.lead_department,
-            f"{h.amount:g} {h.unit.value}",
+            str(i.deadlines.handle or "none"),
         )
     console.print(table)
 

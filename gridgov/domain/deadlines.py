@@ -15,11 +15,12 @@ from gridgov.domain.tiers import path
 
 @dataclass(frozen=True, slots=True)
 class DeadlineRules:
-    """An item's time limits (from the catalogue row the case was opened under)."""
+    """An item's time limits (from the catalogue row the case was opened under). None: the
+    item has no such limit (catalogue ``none``), so nothing falls due and nothing is late."""
 
-    acknowledge: Duration
-    handle: Duration
-    review: Duration
+    acknowledge: Duration | None
+    handle: Duration | None
+    review: Duration | None
     arrive: Duration | None = None
 
 
@@ -38,15 +39,28 @@ def running_clock_kind(status: S, tier: Tier) -> DeadlineKind | None:
     return path(tier).running_limit(status)
 
 
-def rule_for(rules: DeadlineRules, kind: DeadlineKind) -> Duration:
+def due_after(cal: WorkingCalendar, start: datetime, limit: Duration | None) -> datetime | None:
+    """When ``limit`` counted from ``start`` falls due; None for no limit (never overdue)."""
+    return cal.deadline(start, limit) if limit is not None else None
+
+
+def rule_for(rules: DeadlineRules, kind: DeadlineKind) -> Duration | None:
     if kind == DeadlineKind.ARRIVE:
-        # Tier 1/2 items have no arrival limit: arriving is part of handling.
+        # Tier 1/2 items (and tier 3 ones saying ``arrive: none``) have no arrival limit:
+        # arriving is part of handling.
         return rules.arrive or rules.handle
     return {
         DeadlineKind.ACKNOWLEDGE: rules.acknowledge,
         DeadlineKind.HANDLE: rules.handle,
         DeadlineKind.REVIEW: rules.review,
     }[kind]
+
+
+def limit_unit(rules: DeadlineRules, kind: DeadlineKind) -> TimeUnit:
+    """The unit a running limit is counted in. A deadline kept from an imported source for a
+    limit the item does not have is counted in natural time."""
+    limit = rule_for(rules, kind)
+    return limit.unit if limit is not None else TimeUnit.HOURS
 
 
 def moment_at_fraction(

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gridgov.domain.deadlines import Clock, Ladder, rule_for
+from gridgov.domain.deadlines import Clock, Ladder, limit_unit
 from gridgov.domain.enums import CaseStatus, DeadlineKind
 from gridgov.domain.tiers import path, tiers_where
 from gridgov.domain.worktime import from_us, to_us
@@ -56,25 +56,29 @@ def clocks(rows: pd.DataFrame, lk: Lookups, ladder: Ladder, now_us: int) -> Cloc
     for k, values in due_by_kind.items():
         due = np.where(kind == k, values, due)
     open_ = kind != None  # noqa: E711 (elementwise)
+    # A running limit with no due time (the item says ``none``, or the source had no
+    # deadline) is never overdue and never laddered, as ``ledger.clocks.set_clock`` has it.
+    timed = open_ & (due != NONE)
     unit = np.full(n, None, dtype=object)
     sweep = np.full(n, NONE, dtype=np.int64)
     created = rows["created"].to_numpy(dtype=np.int64)
     handled = rows["handled"].to_numpy(dtype=np.int64)
     items = rows[["item_code", "item_version"]].to_numpy(dtype=object)
-    ahead = open_ & (due > now_us)
-    for i in np.flatnonzero(open_).tolist():
+    ahead = timed & (due > now_us)
+    for i in np.flatnonzero(timed).tolist():
         ck = DeadlineKind(kind[i])
         rules = lk.rules(lk.catalog.version(items[i][0], int(items[i][1])))
-        unit[i] = rule_for(rules, ck).unit.value
+        unit_i = limit_unit(rules, ck)
+        unit[i] = unit_i.value
         if ahead[i]:
             start = handled[i] if ck == DeadlineKind.REVIEW else created[i]
-            clock = Clock(ck, from_us(start), from_us(due[i]), rule_for(rules, ck).unit)
+            clock = Clock(ck, from_us(start), from_us(due[i]), unit_i)
             step = ladder.step_due_at(lk.calendar, clock, 0)
             sweep[i] = NONE if step is None else to_us(step)
     handle_due = rows["handle_due"].to_numpy(dtype=np.int64)
-    late_closed = (status == "closed") & (handled > handle_due)
-    overdue = (open_ & ~ahead) | late_closed
-    since = np.where(open_ & ~ahead, due, np.where(late_closed, handle_due, NONE))
+    late_closed = (status == "closed") & (handle_due != NONE) & (handled > handle_due)
+    overdue = (timed & ~ahead) | late_closed
+    since = np.where(timed & ~ahead, due, np.where(late_closed, handle_due, NONE))
     return Clocks(kind, due, unit, sweep, overdue, since)
 
 

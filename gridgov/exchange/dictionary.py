@@ -66,7 +66,7 @@ MEANINGS: dict[str, dict[str, tuple[str, str]]] = {
         "arrive_due": ("arrival deadline (tier 3)", UTC),
         "handle_due": (
             "handling deadline (处置时限), extensions included; on-time closure "
-            "means handled_at <= handle_due",
+            "means handled_at <= handle_due; empty = no deadline (never overdue)",
             UTC,
         ),
         "review_due": ("review deadline after the last handling", UTC),
@@ -95,7 +95,7 @@ MEANINGS: dict[str, dict[str, tuple[str, str]]] = {
         "dedupe_key": ("key machine-found events are deduplicated on", ""),
         "deadline_source": (
             "catalog: deadlines computed from the item; source: handle_due "
-            "kept from an imported system",
+            "kept from an imported system (empty there: the source set none)",
             "",
         ),
         "provisional_years": (

@@ -177,6 +177,10 @@ class Mapping(_Strict):
     clock_skew_seconds: float = Field(default=300, ge=0, le=86_400)
     # A local time in a daylight-saving fall-back hour happens twice: which one it means.
     ambiguous_times: Literal["earlier", "later", "reject"] = "reject"
+    # A row without a deadline (empty cell, or no deadline column): the item's handling limit
+    # from the created time ("catalog"), or no handling deadline at all ("none": the source
+    # set none, so the case is never overdue and is assessed as its own group).
+    missing_deadline: Literal["catalog", "none"] = "catalog"
 
     @model_validator(mode="after")
     def _check(self) -> Self:

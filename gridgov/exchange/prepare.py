@@ -525,7 +525,18 @@ def _rows(lk: Lookups, idx: npt.NDArray[np.intp], cols: dict[str, Any]) -> pd.Da
         return out
 
     src_dl = d.pop("source_deadline")
-    handle_due = np.where(src_dl != NONE, src_dl, due(created, 2))
+    # Rows the source gave no deadline: the item's limit, or none when the mapping says the
+    # source's silence means none (then the lack of a deadline is the source's, too).
+    # A row the source left without one has no limits at all: never overdue, never laddered.
+    if lk.mapping.missing_deadline == "none":
+        handle_due, from_source = src_dl, np.ones(k, dtype=bool)
+    else:
+        handle_due, from_source = np.where(src_dl != NONE, src_dl, due(created, 2)), src_dl != NONE
+    timed = handle_due != NONE
+
+    def limit(start: I64, which: int) -> I64:
+        return np.where(timed | ~from_source, due(start, which), NONE)
+
     reporter = np.where(d["reporter"] == "", lk.mapping.reporter or lk.mapping.actor, d["reporter"])
     out = object_frame(
         {
@@ -541,11 +552,11 @@ def _rows(lk: Lookups, idx: npt.NDArray[np.intp], cols: dict[str, Any]) -> pd.Da
             "assisting": np.array([lk.assisting(i) for i in items], dtype=object),
             "assignee": assignee.astype(object),
             "street": np.array([lk.street_of[c] for c in d["community"]], dtype=object),
-            "acknowledge_due": due(created, 0),
-            "arrive_due": due(created, 1),
+            "acknowledge_due": limit(created, 0),
+            "arrive_due": limit(created, 1),
             "handle_due": handle_due,
-            "review_due": due(handled, 3),
-            "deadline_source": np.where(src_dl != NONE, "source", "catalog").astype(object),
+            "review_due": limit(handled, 3),
+            "deadline_source": np.where(from_source, "source", "catalog").astype(object),
         }
     )
     out["hash"] = content_hash(out)

@@ -104,11 +104,12 @@ class Catalog:
 
 
 def deadline_rules(item: Item) -> DeadlineRules:
+    """The item's limits for the clocks; a limit the row says ``none`` to is None."""
     d = item.deadlines
     return DeadlineRules(
-        acknowledge=d.acknowledge.to_duration(),
-        handle=d.handle.to_duration(),
-        review=d.review.to_duration(),
+        acknowledge=d.acknowledge.to_duration() if d.acknowledge else None,
+        handle=d.handle.to_duration() if d.handle else None,
+        review=d.review.to_duration() if d.review else None,
         arrive=d.arrive.to_duration() if d.arrive else None,
     )
 

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FieldSerializationInfo,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    field_serializer,
+    model_validator,
+)
 
 from gridgov.domain.calendar import Duration
 from gridgov.domain.enums import Family, Priority, Source, TerritoryKind, Tier, TimeUnit
@@ -35,12 +45,57 @@ class DeadlineSpec(_Strict):
     def to_duration(self) -> Duration:
         return Duration(self.amount, self.unit)
 
+    def __str__(self) -> str:
+        return f"{self.amount:g} {self.unit.value}"
+
+
+NO_LIMIT = "none"  # what a catalogue row writes for a limit it explicitly does not have
+
+
+def _limit(value: Any) -> Any:
+    """``none`` → no such limit; an empty value is a mistake, not a way to say "none"."""
+    if value == NO_LIMIT:
+        return None
+    if value is None:
+        raise ValueError(
+            f"a time limit is required: {{amount, unit}}, or {NO_LIMIT} if the item "
+            "explicitly has no such limit"
+        )
+    if isinstance(value, str):
+        raise ValueError(f"write {{amount, unit}} or {NO_LIMIT}, got {value!r}")
+    return value
+
+
+# A limit the row must state: ``{amount, unit}``, or ``none`` said explicitly (None here).
+Limit = Annotated[DeadlineSpec | None, BeforeValidator(_limit)]
+
 
 class Deadlines(_Strict):
-    acknowledge: DeadlineSpec  # 签收
-    arrive: DeadlineSpec | None = None  # 到场 (required for tier 3)
-    handle: DeadlineSpec  # 处置
-    review: DeadlineSpec  # 复核
+    """The item's time limits. Each must be stated; ``none`` says the item has no such limit
+    (its cases are never overdue on it, the 督办 ladder skips it: docs/catalogue.md)."""
+
+    acknowledge: Limit  # 签收
+    arrive: Limit = None  # 到场 (tier 3 must state it; without one, the handle limit applies)
+    handle: Limit  # 处置
+    review: Limit  # 复核
+
+    @field_serializer("acknowledge", "arrive", "handle", "review", mode="wrap")
+    def _dump(
+        self,
+        value: DeadlineSpec | None,
+        nxt: SerializerFunctionWrapHandler,
+        info: FieldSerializationInfo,
+    ) -> Any:
+        # ``none`` said in the file is dumped as said; an arrive limit never written stays
+        # absent (null), so the stored content hashes of existing rows do not change.
+        if value is not None:
+            return nxt(value)
+        return NO_LIMIT if info.field_name in self.model_fields_set else None
+
+    @property
+    def arrive_stated(self) -> bool:
+        """The row says something about arriving (a limit, or ``none``)."""
+        return "arrive" in self.model_fields_set
 
 
 class Item(_Strict):
@@ -72,8 +127,11 @@ class Item(_Strict):
     def _check(self) -> Self:
         if self.valid_to is not None and self.valid_to <= self.valid_from:
             raise ValueError("valid_to must be after valid_from")
-        if self.tier == Tier.DEPARTMENT and self.deadlines.arrive is None:
-            raise ValueError("tier 3 (department) items need deadlines.arrive")
+        if self.tier == Tier.DEPARTMENT and not self.deadlines.arrive_stated:
+            raise ValueError(
+                f"tier 3 (department) items need deadlines.arrive ({{amount, unit}}, or "
+                f"{NO_LIMIT} if the handling limit alone applies)"
+            )
         if self.lead_department in self.assisting_departments:
             raise ValueError("lead_department must not also be assisting")
         if len(set(self.assisting_departments)) != len(self.assisting_departments):

@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from gridgov.domain import keys
 from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.commands import NewCase, first_error, parse_payload
-from gridgov.domain.deadlines import DeadlineRules, Ladder
+from gridgov.domain.deadlines import DeadlineRules, Ladder, due_after
 from gridgov.domain.enums import CaseStatus, Role, Tier, TimeUnit
 from gridgov.domain.errors import (
     ConcurrentUpdate,
@@ -367,13 +367,13 @@ class CaseBook:
         elif kind == K.ARRIVED:
             case.arrived_at = at
         elif kind == K.EXTENSION_REQUESTED:
+            self._extensible(case)
             case.extension_pending = True
         elif kind == K.EXTENSION_GRANTED:
+            old = self._extensible(case)
             amount, unit = self._pending_extension(case, payload)
             case.extension_pending = False
             case.extension_count += 1
-            assert case.handle_due is not None
-            old = case.handle_due
             case.handle_due = cal.deadline(old, Duration(amount, TimeUnit(unit)))
             payload.update(
                 amount=amount,
@@ -385,7 +385,7 @@ class CaseBook:
             case.extension_pending = False
         elif kind == K.HANDLED:
             case.handled_at = at
-            case.review_due = cal.deadline(at, rules.review)
+            case.review_due = due_after(cal, at, rules.review)
         elif kind == K.REVIEW_STARTED:
             if path(case.tier).spot_check:
                 case.spot_check = True
@@ -394,8 +394,8 @@ class CaseBook:
             case.handled_at = None
             case.clock_start = at
             case.ladder_done, case.supervision_level = 0, None
-            case.handle_due = cal.deadline(at, rules.handle)
-            payload["handle_due"] = case.handle_due.isoformat()
+            case.handle_due = due_after(cal, at, rules.handle)
+            payload["handle_due"] = case.handle_due.isoformat() if case.handle_due else None
         elif kind == K.RATED:
             case.rating = payload["rating"]
         elif kind == K.CLOSED:
@@ -404,6 +404,18 @@ class CaseBook:
                 case.spot_check = spared
             case.closed_at = at
         return payload
+
+    @staticmethod
+    def _extensible(case: Case) -> datetime:
+        """The handling deadline an extension (延期) would move; a case without one has
+        nothing to extend."""
+        if case.handle_due is None:
+            raise InvalidInput(
+                f"case {case.case_no} has no handling deadline (its item has none), so there "
+                "is nothing to extend",
+                field="kind",
+            )
+        return case.handle_due
 
     def _pending_extension(self, case: Case, payload: dict[str, Any]) -> tuple[float, str]:
         """The granted amount: as given, else as requested in the pending request."""

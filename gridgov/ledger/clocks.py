@@ -9,7 +9,14 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from gridgov.domain.calendar import Duration, WorkingCalendar
-from gridgov.domain.deadlines import Clock, DeadlineRules, Ladder, rule_for, running_clock_kind
+from gridgov.domain.deadlines import (
+    Clock,
+    DeadlineRules,
+    Ladder,
+    due_after,
+    limit_unit,
+    running_clock_kind,
+)
 from gridgov.domain.enums import CaseStatus, DeadlineKind, Tier, TimeUnit
 
 
@@ -39,9 +46,9 @@ def start_work(
     """(Re)start the acknowledge/arrive/handle windows, e.g. on dispatch or re-route."""
     case.clock_start = at
     case.ladder_done, case.supervision_level = 0, None  # new windows, new ladder
-    case.acknowledge_due = calendar.deadline(at, rules.acknowledge)
-    case.arrive_due = calendar.deadline(at, rules.arrive) if rules.arrive else None
-    case.handle_due = calendar.deadline(at, rules.handle)
+    case.acknowledge_due = due_after(calendar, at, rules.acknowledge)
+    case.arrive_due = due_after(calendar, at, rules.arrive)
+    case.handle_due = due_after(calendar, at, rules.handle)
 
 
 def set_clock(
@@ -60,12 +67,20 @@ def set_clock(
         DeadlineKind.REVIEW: case.review_due,
     }[kind]
     start = case.handled_at if kind == DeadlineKind.REVIEW else case.clock_start
-    assert due is not None and start is not None
+    if due is None:
+        # No limit for this step (catalogue ``none``, or an imported case without one): the
+        # case waits here with nothing falling due, so it is never overdue and never laddered.
+        if case.clock_kind != kind.value:
+            case.ladder_done, case.supervision_level = 0, None
+        case.clock_kind, case.clock_due, case.clock_unit = kind.value, None, None
+        case.next_sweep_at = None
+        return
+    assert start is not None
     if (case.clock_kind, case.clock_due) != (kind.value, due):
         if case.clock_kind != kind.value:
             case.ladder_done, case.supervision_level = 0, None  # a new limit, a new ladder
         case.clock_kind, case.clock_due = kind.value, due
-    unit = rule_for(rules, kind).unit
+    unit = limit_unit(rules, kind)
     case.clock_unit = unit.value
     case.next_sweep_at = ladder.step_due_at(
         calendar, Clock(kind, start, due, unit), case.ladder_done

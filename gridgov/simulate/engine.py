@@ -21,7 +21,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from gridgov.domain.commands import Answer
-from gridgov.domain.deadlines import moment_at_fraction, rule_for
+from gridgov.domain.deadlines import limit_unit, moment_at_fraction
 from gridgov.domain.enums import CaseStatus, DeadlineKind, Role, Source, Tier
 from gridgov.domain.errors import GridgovError
 from gridgov.domain.lifecycle import COMMUNITY_UNIT, Actor, EventKind
@@ -263,7 +263,7 @@ class Simulation:
         if case.clock_kind is None or case.clock_due is None or case.clock_due <= now:
             return now + timedelta(minutes=30 * share.draw(self.rng) / share.median)
         rules = self.rt.book.rules(case.item_code, case.item_version)
-        unit = rule_for(rules, DeadlineKind(case.clock_kind)).unit
+        unit = limit_unit(rules, DeadlineKind(case.clock_kind))
         f = share.draw(self.rng)
         return moment_at_fraction(self.rt.calendar, now, case.clock_due, unit, f)
 

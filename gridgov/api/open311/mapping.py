@@ -48,7 +48,8 @@ def citizen_services(catalog: Catalog, day: Any) -> list[Item]:
 
 def service_notice(item: Item) -> str:
     h = item.deadlines.handle
-    return f"处置时限 {h.amount:g} {h.unit.value}; {item.closing_condition}"
+    limit = f"处置时限 {h}" if h is not None else "无处置时限 (no handling deadline)"
+    return f"{limit}; {item.closing_condition}"
 
 
 def service(item: Item) -> dict[str, Any]:

@@ -197,8 +197,12 @@ def build_frames(ex: AuditExtract, cal: WorkingCalendar) -> AuditFrames:
         ("review", "review_due"),
     ):
         cases[f"{limit}_due_matches"] = expected[limit] == cases[col].to_numpy()
-        if limit == "handle":  # a deadline kept from an imported source is its own
-            cases[f"{limit}_due_matches"] |= cases["deadline_source"].to_numpy() == "source"
+        # A deadline kept from an imported source is its own; a source row without one has
+        # no limits at all (exchange/prepare.py, mapping ``missing_deadline: none``).
+        own = cases["deadline_source"].to_numpy() == "source"
+        if limit != "handle":
+            own &= (cases["handle_due"].to_numpy() == NEVER) & (cases[col].to_numpy() == NEVER)
+        cases[f"{limit}_due_matches"] |= own
         cases[f"expected_{col}"] = _datetimes(expected[limit]).to_numpy()
     cases["case_no_key"] = cases["case_no"].astype(str).str.strip().str.upper()
     parents = ex.territory.set_index("code")["parent_code"]
