@@ -109,3 +109,33 @@ def test_only_due_cases_are_read(runtime: Runtime) -> None:
                 )
             )
         assert "ix_cases_next_sweep_at" in plan, plan
+
+
+def test_evaluating_has_a_callback_clock_the_sweep_watches(runtime: Runtime) -> None:
+    """Every waiting state has a clock (issue 12): a case waiting for the citizen's callback
+    is reminded, supervised and escalated like any other, and the dispatch centre is told."""
+    from gridgov.ledger.models import Notification
+    from tests.test_casebook import PATROLLER, REVIEWER, new_case, pick
+
+    cat, book = runtime.catalog, runtime.book
+    no = book.open_case(new_case(cat, pick(cat, 1)), PATROLLER, at(2026, 11, 23, 9), "o").case
+    handled = at(2026, 11, 23, 9, 10)
+    book.act(no.case_no, EventKind.HANDLED, PATROLLER, handled, "h", {"evidence": ["photo://x"]})
+    book.act(no.case_no, EventKind.REVIEW_STARTED, REVIEWER, at(2026, 11, 23, 10), "rs")
+    passed = at(2026, 11, 23, 11)
+    c = book.act(no.case_no, EventKind.REVIEW_PASSED, REVIEWER, passed, "rp").case
+    assert c.status == "evaluating" and c.clock_kind == "callback"
+    assert c.clock_due == passed + timedelta(hours=24)  # the citizen promise
+    assert c.next_sweep_at == moment_at_fraction(
+        runtime.calendar, handled, c.clock_due, TimeUnit.HOURS, 0.8
+    )
+    steps = sweep(runtime.book, c.clock_due + timedelta(days=2))
+    assert [a.step for a in steps] == ["reminded", "supervised", "escalated"]
+    after = runtime.book.get(no.case_no)
+    assert after.overdue and after.next_sweep_at is None
+    with runtime.book.factory() as s:
+        told = set(
+            s.scalars(select(Notification.recipient).where(Notification.case_id == after.id)).all()
+        )
+    assert f"dispatcher:{after.community_code}" in told
+    assert not any(r.startswith(("department:", "community:")) for r in told), told

@@ -12,6 +12,10 @@ from gridgov.domain.errors import InvalidInput
 from gridgov.domain.lifecycle import EventKind
 from gridgov.domain.tiers import path
 
+# The satisfaction callback (回访) after the review passed: the citizen promise of 24 hours
+# (intake/citizen_clock.CitizenClockRules.callback), the same for every item.
+CALLBACK_LIMIT = Duration(24, TimeUnit.HOURS)
+
 
 @dataclass(frozen=True, slots=True)
 class DeadlineRules:
@@ -22,6 +26,7 @@ class DeadlineRules:
     handle: Duration | None
     review: Duration | None
     arrive: Duration | None = None
+    callback: Duration = CALLBACK_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,7 @@ def rule_for(rules: DeadlineRules, kind: DeadlineKind) -> Duration | None:
         DeadlineKind.ACKNOWLEDGE: rules.acknowledge,
         DeadlineKind.HANDLE: rules.handle,
         DeadlineKind.REVIEW: rules.review,
+        DeadlineKind.CALLBACK: rules.callback,
     }[kind]
 
 

@@ -99,6 +99,7 @@ class DeadlineKind(StrEnum):
     ARRIVE = "arrive"  # 到场时限 (tier 3)
     HANDLE = "handle"  # 处置时限
     REVIEW = "review"  # 复核时限
+    CALLBACK = "callback"  # 回访时限 (evaluating: the citizen's satisfaction callback)
 
 
 class Rating(StrEnum):

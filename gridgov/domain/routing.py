@@ -87,6 +87,14 @@ def _handler(case: CaseFacts) -> str:
     return f"department:{case.assignee}"
 
 
+def _chaser(case: CaseFacts) -> str:
+    """Who a ladder step is sent to: the handler, or, once the case waits for the citizen's
+    callback (evaluating), the dispatch centre that makes the callback."""
+    if case.status == S.EVALUATING:
+        return f"dispatcher:{case.community}"
+    return _handler(case)
+
+
 def notices(case: CaseFacts, last: EventKind) -> list[Notice]:
     """Who is told about ``last`` (already applied to ``case``)."""
     body = {"case_no": case.case_no, "status": case.status.value, "event": last.value}
@@ -107,9 +115,9 @@ def notices(case: CaseFacts, last: EventKind) -> list[Notice]:
     elif last == K.REVIEW_PASSED and case.source in CALLBACK_SOURCES:
         out.append(Notice("rating_requested", f"citizen:{case.reporter}", body))
     elif last in (K.REMINDED, K.SUPERVISED):
-        out.append(Notice(last.value, _handler(case), body))
+        out.append(Notice(last.value, _chaser(case), body))
     elif last == K.ESCALATED:
-        out.append(Notice("escalated", _handler(case), body))
+        out.append(Notice("escalated", _chaser(case), body))
         out.append(Notice("escalated", f"leadership:{case.community}", body))
     if last == K.CREATED and case.source in CALLBACK_SOURCES:
         out.append(Notice("received", f"citizen:{case.reporter}", body))  # SMS within 10 min

@@ -42,8 +42,9 @@ class TierPath:
         return lead_department if self.lead_handles else COMMUNITY_UNIT
 
     def running_limit(self, status: S) -> DeadlineKind | None:
-        """The limit that matters while a case sits in ``status``; None when nobody is late
-        (evaluating, closed, cancelled: the citizen's or nobody's clock)."""
+        """The limit that matters while a case sits in ``status``; None when nobody can be late
+        (closed, cancelled). Every waiting state has one, so the sweep watches it (issue 12):
+        evaluating waits for the citizen's callback (回访)."""
         if status in (S.REPORTED, S.DISPATCHED, S.RETURNED):
             return self.first_limit
         if status == S.ACKNOWLEDGED:
@@ -52,6 +53,8 @@ class TierPath:
             return DeadlineKind.HANDLE
         if status in (S.HANDLED, S.UNDER_REVIEW):
             return DeadlineKind.REVIEW
+        if status == S.EVALUATING:
+            return DeadlineKind.CALLBACK
         return None
 
     def status_after_report(self) -> S:

@@ -45,7 +45,8 @@ def clocks(rows: pd.DataFrame, lk: Lookups, ladder: Ladder, now_us: int) -> Cloc
     kind = np.full(n, None, dtype=object)
     for st, t in {(a, int(b)) for a, b in zip(status.tolist(), tier.tolist(), strict=True)}:
         limit = path(t).running_limit(CaseStatus(st))  # the tier's path, per distinct pair
-        if limit is not None:
+        # The callback was the old system's to chase: an imported evaluating case gets none.
+        if limit is not None and limit != DeadlineKind.CALLBACK:
             kind[(status == st) & (tier == t)] = limit.value
     due_by_kind = {
         DeadlineKind.ACKNOWLEDGE.value: rows["acknowledge_due"].to_numpy(dtype=np.int64),

@@ -443,7 +443,7 @@ class CaseBook:
         return float(req.payload["amount"]), str(req.payload["unit"])
 
     def _set_clock(self, case: Case, rules: DeadlineRules) -> None:
-        set_clock(case, rules, self.calendar, self.ladder)
+        set_clock(case, rules, self.calendar, self.ladder, case.updated_at)
 
     def _append(
         self,

@@ -40,6 +40,10 @@ class ClockFields(Protocol):
     provisional_years: str | None
 
 
+# Limits that run once the case is handled: their ladder starts at ``handled_at``.
+AFTER_HANDLING = (DeadlineKind.REVIEW, DeadlineKind.CALLBACK)
+
+
 def start_work(
     case: ClockFields, rules: DeadlineRules, at: datetime, calendar: WorkingCalendar
 ) -> None:
@@ -52,21 +56,34 @@ def start_work(
 
 
 def set_clock(
-    case: ClockFields, rules: DeadlineRules, calendar: WorkingCalendar, ladder: Ladder
+    case: ClockFields,
+    rules: DeadlineRules,
+    calendar: WorkingCalendar,
+    ladder: Ladder,
+    at: datetime | None = None,
 ) -> None:
-    """Point the case at the time limit that runs in its (new) state."""
+    """Point the case at the time limit that runs in its (new) state; ``at`` is the moment of
+    the step that put it there (the callback limit runs from the review that passed)."""
     case.provisional_years = provisional_years(case, rules, calendar)
     kind = running_clock_kind(CaseStatus(case.status), Tier(case.tier))
     if kind is None:
         case.clock_kind = case.clock_unit = case.clock_due = case.next_sweep_at = None
         return
+    if kind == DeadlineKind.CALLBACK and case.clock_kind != kind.value:
+        assert at is not None, "entering evaluating needs the moment of the review"
+        callback_due: datetime | None = calendar.deadline(at, rules.callback)
+    else:
+        callback_due = case.clock_due
     due = {
         DeadlineKind.ACKNOWLEDGE: case.acknowledge_due,
         DeadlineKind.ARRIVE: case.arrive_due or case.handle_due,
         DeadlineKind.HANDLE: case.handle_due,
         DeadlineKind.REVIEW: case.review_due,
+        DeadlineKind.CALLBACK: callback_due,
     }[kind]
-    start = case.handled_at if kind == DeadlineKind.REVIEW else case.clock_start
+    # The review and callback ladders count from the handling (the sweep reads the same start,
+    # ledger/supervision._START); every other limit from the work window's start.
+    start = case.handled_at if kind in AFTER_HANDLING else case.clock_start
     if due is None:
         # No limit for this step (catalogue ``none``, or an imported case without one): the
         # case waits here with nothing falling due, so it is never overdue and never laddered.

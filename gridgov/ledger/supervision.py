@@ -39,6 +39,7 @@ from gridgov.domain.lifecycle import SYSTEM, Actor, EventKind
 from gridgov.domain.routing import CaseFacts, notices
 from gridgov.ledger.casebook import CaseBook
 from gridgov.ledger.chain import link
+from gridgov.ledger.clocks import AFTER_HANDLING
 from gridgov.ledger.fastrows import BulkStatement
 from gridgov.ledger.models import Case, CaseEvent
 from gridgov.ledger.rows import (
@@ -76,9 +77,10 @@ def _parse_utc(value: Any) -> datetime:
 _T = cast(Table, Case.__table__)
 _JS: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
-# The review clock starts at the handling; every other clock at clock_start.
+# The review and callback clocks start at the handling; every other clock at clock_start.
 _START = case(
-    (_T.c.clock_kind == DeadlineKind.REVIEW.value, _T.c.handled_at), else_=_T.c.clock_start
+    (_T.c.clock_kind.in_([k.value for k in AFTER_HANDLING]), _T.c.handled_at),
+    else_=_T.c.clock_start,
 )
 COLUMNS = [
     _T.c.id,
