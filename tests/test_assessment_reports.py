@@ -125,3 +125,52 @@ async def test_flow_writes_reports_and_artifacts(
     assert page.exists() and f"offline page: `{page}`" in str(latest["assessment-2026-10"].data)
     table = latest["assessment-2026-10-departments"]
     assert table.type == "table" and "ZCG" in str(table.data)
+
+
+def test_months_due_catch_up_from_the_last_month_done() -> None:
+    from gridgov.flows.assessment import months_due
+
+    assert months_due(None, Month(2026, 11)) == [Month(2026, 11)]  # first run: the month before
+    assert months_due("2026-11", Month(2026, 11)) == []  # a late duplicate run: nothing
+    assert months_due("2026-09", Month(2026, 11)) == [Month(2026, 10), Month(2026, 11)]
+    assert months_due("2025-11", Month(2027, 1), limit=3) == [
+        Month(2026, 11),
+        Month(2026, 12),
+        Month(2027, 1),
+    ]
+
+
+@pytest.mark.prefect
+async def test_scheduled_runs_assess_each_missed_month_once(
+    env: Ledger, prefect_server: None, tmp_path: Path
+) -> None:
+    """The stack was down over the 1st of November and of December: the next scheduled run
+    assesses October and November, a backlog of late runs started together assesses nothing
+    twice, and the hold records November as done (issue 12). (Without the audit: the flow
+    test above covers it; here it would only triple the time.)"""
+    import asyncio
+
+    from gridgov.clock import SimClock, use_clock
+    from gridgov.flows.assessment import monthly_assessment
+    from gridgov.ledger import holds
+    from gridgov.ledger.db import transaction
+    from gridgov.ledger.models import JobHold
+
+    if env.rt.engine.dialect.name != "sqlite":
+        pytest.skip("one backend is enough here: the production stack test runs it on PostgreSQL")
+    factory = env.rt.book.factory
+    with transaction(factory) as s:
+        s.add(JobHold(name=holds.MONTHLY, last_period="2026-09"))
+    out = tmp_path / "catch-up"
+    with use_clock(SimClock(datetime(2026, 12, 3, 1, tzinfo=UTC))):
+        first, second = await asyncio.gather(
+            monthly_assessment(out_dir=str(out), audit=False),
+            monthly_assessment(out_dir=str(out), audit=False),
+        )
+        again = await monthly_assessment(out_dir=str(out), audit=False)
+    assert sorted(first["months"] + second["months"]) == ["2026-10", "2026-11"]
+    assert again["months"] == [] and not again["skipped"]
+    assert holds.last_period(factory, holds.MONTHLY) == "2026-11"
+    assert sorted(p.name for p in out.iterdir()) == ["2026-10", "2026-11"]
+    october = next(a for a in first["assessed"] + second["assessed"] if a["month"] == "2026-10")
+    assert october["totals"]["due"] == 9

@@ -1,9 +1,18 @@
 """The monthly assessment flow: score the month from the ledger, write the reports, and show
-the month to supervisors as Prefect artifacts (a markdown summary and ranking tables)."""
+the month to supervisors as Prefect artifacts (a markdown summary and ranking tables).
+
+The scheduled run (no ``month``) assesses every month not assessed yet, oldest first, each
+exactly once: after the server or the workers were down over the 1st, the next run catches up
+the months it missed, and a backlog of late scheduled runs finds nothing left to do. The
+ledger's ``monthly-assessment`` hold keeps two runs apart and records the last month done
+(``job_holds.last_period``, written after each month). See docs/operations.md.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +27,27 @@ from gridgov.assessments.reports import write_reports
 from gridgov.assessments.reports.artifacts import ranking_rows, summary_markdown
 from gridgov.assessments.reports.files import default_out_dir
 from gridgov.assessments.scheme import load_scheme
-from gridgov.runtime import default_runtime
+from gridgov.ledger import holds
+from gridgov.runtime import Runtime, default_runtime
+
+# A killed assessment's hold expires after this (a 20k-case month with its audit takes
+# well under a minute; the lease only has to outlive the slowest month).
+ASSESSMENT_LEASE = timedelta(hours=1)
+# A stack down longer than a year is restored by hand (gridgov assess --month), not here.
+CATCH_UP_MONTHS = 12
+
+
+def months_due(last_done: str | None, previous: Month, limit: int = CATCH_UP_MONTHS) -> list[Month]:
+    """The months a scheduled run assesses, oldest first: every month after ``last_done`` up
+    to ``previous`` (the last complete month), at most the ``limit`` latest; on a ledger
+    never assessed by schedule, ``previous`` only (history is assessed by hand)."""
+    if last_done is None:
+        return [previous]
+    months, m = [], Month.parse(last_done).next()
+    while m <= previous:
+        months.append(m)
+        m = m.next()
+    return months[-limit:]
 
 
 @flow(name="monthly-assessment", log_prints=True)
@@ -28,13 +57,45 @@ async def monthly_assessment(
     out_dir: str | None = None,
     audit: bool = True,
 ) -> dict[str, Any]:
-    """月度考核: departments, communities, grids and sunk staff for one month (``YYYY-MM``;
-    default: the last complete month). With ``audit``, the month's data and the reports just
-    written are audited too, and the artifact links the audit's offline page."""
-    log = get_run_logger()
+    """月度考核: departments, communities, grids and sunk staff for one month (``YYYY-MM``, by
+    hand: assessed again, reports replaced) or, scheduled (no ``month``), every complete month
+    not assessed yet. With ``audit``, the month's data and the reports just written are
+    audited too, and the artifact links the audit's offline page."""
     rt = default_runtime()
+    if month:
+        return await _assess_month(rt, Month.parse(month), scheme, out_dir, audit)
+    holder = uuid.uuid4().hex
+    factory = rt.book.factory
     now = clock.now()
-    m = Month.parse(month) if month else Month.previous(now, rt.calendar.tz)
+    held = await asyncio.to_thread(
+        holds.acquire, factory, holds.MONTHLY, holder, now, ASSESSMENT_LEASE
+    )
+    if not held:
+        get_run_logger().info("skipped: another assessment holds the ledger")
+        return {"months": [], "assessed": [], "skipped": True}
+    done: list[dict[str, Any]] = []
+    completed = False
+    try:
+        last = await asyncio.to_thread(holds.last_period, factory, holds.MONTHLY)
+        for m in months_due(last, Month.previous(now, rt.calendar.tz)):
+            # One month at a time, marked as soon as it is done: a crash in the next one
+            # never repeats this one.
+            out = str(Path(out_dir) / m.label) if out_dir else None
+            done.append(await _assess_month(rt, m, scheme, out, audit))
+            await asyncio.to_thread(holds.mark_period, factory, holds.MONTHLY, holder, m.label)
+        completed = True
+    finally:
+        await asyncio.to_thread(
+            holds.release, factory, holds.MONTHLY, holder, clock.now() if completed else None
+        )
+    return {"months": [d["month"] for d in done], "assessed": done, "skipped": False}
+
+
+async def _assess_month(
+    rt: Runtime, m: Month, scheme: str, out_dir: str | None, audit: bool
+) -> dict[str, Any]:
+    log = get_run_logger()
+    now = clock.now()
     chosen = load_scheme(scheme)
     # The work is CPU-bound pandas; a thread keeps the event loop (and Prefect's heartbeat) free.
     a = await asyncio.to_thread(

@@ -18,6 +18,7 @@ from gridgov.ledger.db import transaction
 from gridgov.ledger.models import JobHold
 
 SWEEP = "supervise"  # the 督办 sweep's hold
+MONTHLY = "monthly-assessment"  # the monthly assessment's hold; last_period: the month done
 
 
 def acquire(
