@@ -145,6 +145,37 @@ def busy_sqlite(tmp_path: Path, sqlite_template: Path, catalog: Catalog) -> Iter
 
 
 @contextmanager
+def own_ledger(backend: str, catalog: Catalog, directory: Path) -> Iterator[str]:
+    """A migrated ledger of its own with ``catalog`` loaded (a test catalogue that differs from
+    the shipped one): a SQLite file in ``directory``, or a PostgreSQL schema named with the
+    test-writer's letter, dropped afterwards."""
+    if backend == "sqlite":
+        url = f"sqlite:///{directory / 'own.sqlite3'}"
+        rt = build_runtime(Settings(database_url=url), catalog)
+        rt.init_ledger()
+        rt.engine.dispose()
+        yield url
+        return
+    if PG_MISSING:
+        pytest.skip(PG_MISSING)
+    schema = f"gridgov_test_d_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    pg = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = pg.render_as_string(hide_password=False)
+    try:
+        rt = build_runtime(Settings(database_url=url), catalog)
+        rt.init_ledger()
+        rt.engine.dispose()
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'drop schema "{schema}" cascade'))
+        admin.dispose()
+
+
+@contextmanager
 def write_locked(rt: Runtime) -> Iterator[sqlite3.Connection]:
     """Another process's long write transaction on ``rt``'s SQLite file."""
     assert rt.engine.url.database

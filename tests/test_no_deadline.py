@@ -5,15 +5,12 @@ them as their own group. On SQLite and PostgreSQL, with a catalogue made here.""
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from gridgov.api.schemas import CaseOut
 from gridgov.assessments.audit.checks import build_frames
@@ -30,7 +27,7 @@ from gridgov.ledger.catalog_store import content_hash
 from gridgov.ledger.supervision import sweep
 from gridgov.runtime import Runtime, build_runtime
 from gridgov.settings import Settings
-from tests.conftest import PG_MISSING, PG_URL, at
+from tests.conftest import at, own_ledger
 from tests.test_casebook import DISPATCHER, PATROLLER, REVIEWER, new_case, pick
 from tests.test_import_support import NOW, case, run
 
@@ -115,31 +112,8 @@ def nd_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, nd_catalog: Catalog
 ) -> Iterator[str]:
     """A ledger of its own (the catalogue differs from the shipped one), migrated once."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("ledger_d") / "nd.sqlite3"
-        url = f"sqlite:///{path}"
-        rt = build_runtime(Settings(database_url=url), nd_catalog)
-        rt.init_ledger()
-        rt.engine.dispose()
+    with own_ledger(request.param, nd_catalog, tmp_path_factory.mktemp("ledger_d")) as url:
         yield url
-        return
-    if PG_MISSING:
-        pytest.skip(PG_MISSING)
-    schema = f"gridgov_test_d_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'create schema "{schema}"'))
-    pg = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    url = pg.render_as_string(hide_password=False)
-    try:
-        rt = build_runtime(Settings(database_url=url), nd_catalog)
-        rt.init_ledger()
-        rt.engine.dispose()
-        yield url
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
 
 
 @pytest.fixture

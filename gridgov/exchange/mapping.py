@@ -181,6 +181,10 @@ class Mapping(_Strict):
     # from the created time ("catalog"), or no handling deadline at all ("none": the source
     # set none, so the case is never overdue and is assessed as its own group).
     missing_deadline: Literal["catalog", "none"] = "catalog"
+    # The prefix of a source catalogue (``sources/*.yaml`` in the catalogue directory): a type,
+    # department or place value the value tables do not map is looked up as the source's own
+    # code ``<PREFIX>:<value>`` (docs/catalogue.md, "Source catalogues").
+    own_codes: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{0,7}$")] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -242,6 +246,14 @@ class Mapping(_Strict):
             ("grids", self.grids, grids, "grid"),
             ("channels", self.channels, sources, "channel"),
         ]
+        if self.own_codes is not None:
+            mine = f"{self.own_codes}:"
+            if not any(c.startswith(mine) for c in catalog.codes):
+                raise InvalidInput(
+                    f"own_codes: no source catalogue with prefix {self.own_codes!r} in "
+                    f"{catalog.source}/sources/ (its file declares `prefix: {self.own_codes}`)",
+                    field="own_codes",
+                )
         for name, table, known, what in checks:
             for where, code in table.codes():
                 if code not in known:

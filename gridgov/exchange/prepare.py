@@ -42,9 +42,17 @@ _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 LIMITS = ("acknowledge", "arrive", "handle", "review")
 
 
-def _lookup(table: ValueMap, known: set[str]) -> tuple[dict[str, str], str | None]:
-    """Source value → code: the table first, then values that are already codes."""
+def _lookup(
+    table: ValueMap, known: set[str], own: str | None = None
+) -> tuple[dict[str, str], str | None]:
+    """Source value → code: the table first, then values that are already codes, then (with
+    a source catalogue's prefix) values that are the source's own codes."""
     out = {k: k for k in known}
+    if own is not None:
+        mine = f"{own}:"
+        out.update(
+            {k[len(mine) :]: k for k in known if k.startswith(mine) and k[len(mine) :] not in out}
+        )
     out.update({k.strip(): v for k, v in table.values.items()})
     return out, table.default
 
@@ -60,10 +68,11 @@ class Lookups:
         self.grid_parent = grids
         self.street_of = {c: catalog.street_of(c) for c in communities}
         self.status = {k.strip(): v for k, v in mapping.status.values.items()}
-        self.types = _lookup(mapping.types, set(catalog.codes))
-        self.departments = _lookup(mapping.departments, set(catalog.departments))
-        self.communities = _lookup(mapping.communities, communities)
-        self.grids = _lookup(mapping.grids, set(grids))
+        own = mapping.own_codes
+        self.types = _lookup(mapping.types, set(catalog.codes), own)
+        self.departments = _lookup(mapping.departments, set(catalog.departments), own)
+        self.communities = _lookup(mapping.communities, communities, own)
+        self.grids = _lookup(mapping.grids, set(grids), own)
         self.channels = _lookup(mapping.channels, set())
         self._items: dict[tuple[str, int], Item | None] = {}
         self._rules: dict[tuple[str, int], tuple[int, ...]] = {}

@@ -22,6 +22,7 @@ from gridgov.domain.enums import TerritoryKind
 from gridgov.domain.errors import CatalogError, UnknownItem
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
 from gridgov.item_catalog.models import Department, Item, TerritoryUnit
+from gridgov.item_catalog.sources import SourceFile, check_items, check_places, convert
 
 DEFAULT_DIR = Path(__file__).parent / "data"
 M = TypeVar("M", bound=BaseModel)
@@ -98,6 +99,8 @@ class Catalog:
         return [u for u in self.territory.values() if u.kind == kind]
 
     def street_of(self, community: str) -> str:
+        """The unit above a community: its street (in a source's shallower territory, the
+        district its area sits in straight away)."""
         unit = self.territory[community]
         assert unit.parent is not None
         return unit.parent
@@ -123,6 +126,22 @@ def _read_yaml(path: Path, key: str) -> list[Any]:
         raise CatalogError(f"{path.name}: expected a top-level '{key}:' list", field=key)
     rows: list[Any] = data[key]
     return rows
+
+
+def _source_file(path: Path, where: str, errors: list[str]) -> SourceFile | None:
+    """One ``sources/*.yaml`` file, or None with its errors named like the rest."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        errors.append(f"{where}: cannot read: {exc}")
+        return None
+    try:
+        return SourceFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "file"
+            errors.append(f"{where}: {loc}: {err['msg']}")
+        return None
 
 
 def _validate_rows(
@@ -234,6 +253,18 @@ def load_catalog(directory: Path | None = None) -> Catalog:
         where = str(path.relative_to(root))
         located += [(where, i) for i in rows(path, "items", Item)]
 
+    own_units: list[tuple[str, list[TerritoryUnit]]] = []
+    for path in sorted((root / "sources").glob("*.yaml")):
+        where = str(path.relative_to(root))
+        src = _source_file(path, where, errors)
+        if src is None:
+            continue
+        s_items, s_depts, s_units = convert(src)
+        check_items(where, s_items, errors)
+        located += [(where, i) for i in s_items]
+        depts += s_depts
+        own_units.append((where, s_units))
+
     dept_map = {d.code: d for d in depts}
     unit_map = {u.code: u for u in units}
     for name, codes in (
@@ -245,6 +276,12 @@ def load_catalog(directory: Path | None = None) -> Catalog:
             errors.append(f"{name}: code: duplicates {', '.join(dupes)}")
     _check_versions(located, errors)
     _check_refs(located, dept_map, unit_map, errors)
+    # Source places follow their own, looser rule (levels may be skipped), checked against
+    # ours and every source's units; they join the territory after the strict check above.
+    everything = {**unit_map, **{u.code: u for _, us in own_units for u in us}}
+    for where, us in own_units:
+        check_places(where, us, everything, errors)
+    unit_map = everything
     if errors:
         shown = "\n  ".join(errors[:50])
         more = f"\n  … and {len(errors) - 50} more" if len(errors) > 50 else ""
