@@ -24,15 +24,20 @@ def test_migrated_schema_matches_models(runtime: Runtime) -> None:
 
 def test_migrate_is_idempotent_and_indexes_the_sweep(runtime: Runtime) -> None:
     migrate(runtime.engine)  # second run: nothing to do, no error
-    names = {ix["name"] for ix in inspect(runtime.engine).get_indexes("cases")}
-    assert "ix_cases_next_sweep_at" in names
+    names = {ix["name"] for ix in inspect(runtime.engine).get_indexes("timers")}
+    assert "ix_timers_due" in names
+    # The sweep no longer reads cases by next_sweep_at: no index to keep up on every update.
+    assert "ix_cases_next_sweep_at" not in {
+        ix["name"] for ix in inspect(runtime.engine).get_indexes("cases")
+    }
     uniques = inspect(runtime.engine).get_unique_constraints("case_events")
     assert any(u["column_names"] == ["idempotency_key"] for u in uniques)
 
 
 def test_timers_migration_fills_from_open_cases_and_goes_down(runtime: Runtime) -> None:
-    """0010_a_timers down and up again on a ledger with cases: the timers it fills from the
-    cases' clock columns are the ones the writers keep."""
+    """0010_a_timers and 0011 (which drops the old sweep index) down and up again on a ledger
+    with cases: the timers it fills from the cases' clock columns are the ones the writers
+    keep."""
     from sqlalchemy import select
 
     from gridgov.ledger.db import alembic_config
@@ -53,6 +58,9 @@ def test_timers_migration_fills_from_open_cases_and_goes_down(runtime: Runtime) 
     assert len(kept) == 3  # the cancelled case runs no clock: no timer
     command.downgrade(alembic_config(runtime.engine), "0009_e_owed_runs")
     assert "timers" not in inspect(runtime.engine).get_table_names()
+    assert "ix_cases_next_sweep_at" in {
+        ix["name"] for ix in inspect(runtime.engine).get_indexes("cases")
+    }
     migrate(runtime.engine)
     with runtime.engine.connect() as conn:
         assert conn.execute(select(TIMERS).order_by(TIMERS.c.case_id)).all() == kept

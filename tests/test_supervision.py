@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
+from gridgov.boards.query import read_board
 from gridgov.domain.deadlines import moment_at_fraction
 from gridgov.domain.enums import Role, Source, Tier, TimeUnit
 from gridgov.domain.lifecycle import Actor, EventKind
-from gridgov.ledger.models import CaseEvent
-from gridgov.ledger.supervision import sweep
+from gridgov.ledger import fastrows, timers
+from gridgov.ledger.models import Case, CaseEvent, Notification
+from gridgov.ledger.supervision import DIGEST, sweep
 from gridgov.runtime import Runtime
 from tests.conftest import at
 
@@ -86,7 +89,7 @@ def test_answer_moves_the_case_to_a_new_clock(runtime: Runtime) -> None:
 
 
 def test_only_due_cases_are_read(runtime: Runtime) -> None:
-    """The sweep reads through the next_sweep_at index: not-yet-due cases are untouched."""
+    """The sweep reads due timers through ix_timers_due: not-yet-due cases are untouched."""
     early = _open_dispatched(runtime, 2, start_hour=9)
     later = _open_dispatched(runtime, 5, start_hour=15)
     c = runtime.book.get(early[0])
@@ -102,13 +105,89 @@ def test_only_due_cases_are_read(runtime: Runtime) -> None:
                 str(r[-1])
                 for r in conn.execute(
                     text(
-                        "EXPLAIN QUERY PLAN SELECT id FROM cases WHERE next_sweep_at <= :now "
-                        "ORDER BY next_sweep_at LIMIT 100"
+                        "EXPLAIN QUERY PLAN SELECT case_id FROM timers WHERE due <= :now "
+                        "ORDER BY due, case_id LIMIT 100"
                     ),
                     {"now": "2026-11-23 09:00:00"},
                 )
             )
-        assert "ix_cases_next_sweep_at" in plan, plan
+        assert "ix_timers_due" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def _row(rt: Runtime, case_no: str) -> dict[str, object]:
+    with rt.engine.connect() as conn:
+        return dict(
+            conn.execute(select(Case.__table__).where(Case.case_no == case_no)).one()._mapping
+        )
+
+
+def test_a_reminder_moves_the_timer_not_the_case_row(runtime: Runtime) -> None:
+    """Before the deadline the sweep writes the step's event, notices and the timer; the
+    case row changes only at 督办 (overdue flag, level). Readers see the reminder anyway."""
+    no = _open_dispatched(runtime, 1)[0]
+    item = runtime.catalog.version(runtime.book.get(no).item_code, 1)
+    dept = Actor(Role.DEPARTMENT, "o", department=item.lead_department)
+    runtime.book.act(no, EventKind.ACKNOWLEDGED, dept, at(2026, 11, 23, 9, 5), "ack-r")
+    c = runtime.book.get(no)
+    assert c.next_sweep_at is not None and c.clock_due is not None and c.clock_kind == "arrive"
+    before = _row(runtime, no)
+    assert [a.step for a in sweep(runtime.book, c.next_sweep_at)] == ["reminded"]
+    assert _row(runtime, no) == before  # not written: nothing a reader sees of it changed
+    with runtime.engine.connect() as conn:
+        timer = timers.of_cases(conn, [c.id])[c.id]
+    assert timer[1:] == (c.clock_kind, 1, c.clock_due)  # next: the 督办 at 100 %
+    seen = runtime.book.get(no)
+    assert (seen.supervision_level, seen.next_sweep_at) == ("reminded", c.clock_due)
+    with runtime.book.factory() as s:
+        board = read_board(s, runtime.calendar, c.next_sweep_at + timedelta(minutes=1))
+    assert board.counts == {"reminded": 1} and board.entries[0].next_sweep_at == c.clock_due
+    # A command on the reminded case starts from the ladder as it stands: no second reminder.
+    asked = runtime.book.act(
+        no,
+        EventKind.EXTENSION_REQUESTED,
+        dept,
+        c.next_sweep_at + timedelta(minutes=1),
+        "ask-1",
+        {"amount": 1, "unit": "working_days", "reason": "waiting for parts"},
+    ).case
+    assert (asked.supervision_level, asked.next_sweep_at) == ("reminded", c.clock_due)
+    asked_row = _row(runtime, no)
+    assert asked_row["extension_pending"] and asked_row["ladder_done"] == 0  # the clock stays
+    assert sweep(runtime.book, c.clock_due - timedelta(seconds=1)) == []
+    supervised = sweep(runtime.book, c.clock_due)
+    assert [a.step for a in supervised] == ["supervised"]
+    after = _row(runtime, no)
+    assert after["overdue"] and after["supervision_level"] == "supervised"
+    assert after["row_version"] == asked_row["row_version"] + 1 and after["ladder_done"] == 2
+    assert _events(runtime, "reminded") == 1 and _events(runtime, "supervised") == 1
+
+
+@pytest.mark.parametrize("copy_from", [200, 1])  # 1: events and notices by COPY on PostgreSQL
+def test_notices_of_one_sweep_are_one_digest_per_recipient(
+    runtime: Runtime, copy_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fastrows, "COPY_FROM", copy_from)
+    nos = _open_dispatched(runtime, 3)
+    last = runtime.book.get(nos[-1])
+    assert last.clock_due is not None
+    with runtime.book.factory() as s:
+        s.query(Notification).delete()  # the dispatch notices: not what this test counts
+        s.commit()
+    actions = sweep(runtime.book, last.clock_due)  # reminder and 督办 of all three
+    assert len(actions) == 6 and _events(runtime, "reminded") == 3
+    with runtime.book.factory() as s:
+        notes = s.scalars(select(Notification)).all()
+    assert len(notes) == 1  # the three cases' handler: one digest of six notices
+    digest = notes[0]
+    assert digest.kind == DIGEST and digest.case_id is None
+    assert digest.recipient == f"department:{last.assignee}"
+    listed = digest.body["notices"]
+    assert digest.body["count"] == len(listed) == 6
+    assert {(n["kind"], n["case_no"]) for n in listed} >= {("reminded", x) for x in nos}
+    assert all(n["clock"] == last.clock_kind for n in listed)
+    trail = runtime.book.trail(nos[0])
+    assert [e.kind for e in trail][-2:] == ["reminded", "supervised"]  # each case its own
+    assert (trail[-2].payload["step"], trail[-1].payload["step"]) == (0, 1)
 
 
 def test_evaluating_has_a_callback_clock_the_sweep_watches(runtime: Runtime) -> None:

@@ -19,6 +19,7 @@ from gridgov.api.schemas import Board, BoardRow
 from gridgov.boards.query import read_board
 from gridgov.domain.calendar import WorkingCalendar
 from gridgov.domain.errors import InvalidInput
+from gridgov.ledger import timers
 from gridgov.ledger.models import Case
 from gridgov.ledger.records import CaseRecord
 
@@ -115,6 +116,7 @@ def list_cases(
     )
     with factory() as s:
         rows = list(s.scalars(q))
+        timers.load_all(s, rows)  # the ladder as the sweep has taken it
     more = len(rows) > flt.limit
     rows = rows[: flt.limit]
     return [CaseRecord.of(r) for r in rows], encode_cursor(rows[-1].id) if more else None

@@ -25,6 +25,7 @@ from gridgov.domain.routing import CaseFacts, waiting_for
 from gridgov.ledger.casebook import CaseBook
 from gridgov.ledger.models import Case
 from gridgov.ledger.provisional import provisional_counts
+from gridgov.ledger.timers import LEVEL, NEXT_STEP_AT  # the ladder position is the timer's
 
 LEVELS = ("reminded", "supervised", "escalated", "due")  # "due": past due, not yet swept
 OPEN_VALUES = tuple(sorted(s.value for s in OPEN_STATUSES))
@@ -34,14 +35,14 @@ def on_ladder(now: datetime) -> ColumnElement[bool]:
     """The board's rule as a WHERE clause on ``cases``."""
     return and_(
         Case.status.in_(OPEN_VALUES),
-        or_(Case.supervision_level.is_not(None), Case.overdue.is_(True), Case.clock_due <= now),
+        or_(LEVEL.is_not(None), Case.overdue.is_(True), Case.clock_due <= now),
     )
 
 
 def level_clause(level: str) -> ColumnElement[bool]:
     if level == "due":
-        return Case.supervision_level.is_(None)
-    return Case.supervision_level == level
+        return LEVEL.is_(None)
+    return LEVEL.in_((level,))
 
 
 COLUMNS = (
@@ -58,10 +59,10 @@ COLUMNS = (
     Case.clock_kind,
     Case.clock_due,
     Case.clock_unit,
-    Case.supervision_level,
+    LEVEL.label("supervision_level"),
     Case.overdue,
     Case.overdue_since,
-    Case.next_sweep_at,
+    NEXT_STEP_AT.label("next_sweep_at"),
     Case.extension_pending,
 )
 
@@ -168,9 +169,9 @@ def read_board(
     if level is not None:
         clauses.append(level_clause(level))
     counted = session.execute(
-        select(Case.supervision_level, Case.assignee, Case.community_code, func.count())
+        select(LEVEL, Case.assignee, Case.community_code, func.count())
         .where(*clauses)
-        .group_by(Case.supervision_level, Case.assignee, Case.community_code)
+        .group_by(LEVEL, Case.assignee, Case.community_code)
     ).all()
     rows = session.execute(
         select(*COLUMNS).where(*clauses).order_by(Case.clock_due.asc(), Case.id.asc()).limit(limit)

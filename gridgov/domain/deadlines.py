@@ -107,6 +107,14 @@ class Ladder:
         for step in self.steps:
             if step.kind not in allowed:
                 raise InvalidInput(f"{step.kind} is not a supervision step", field="ladder.steps")
+            # Readers tell a reminded case by its timer alone (the sweep does not write the
+            # case row before the deadline): a step before it must be a reminder.
+            if (step.fraction < 1.0) != (step.kind == EventKind.REMINDED):
+                raise InvalidInput(
+                    f"{step.kind} at {step.fraction}: steps before the deadline (< 1.0) are "
+                    "reminders, steps at or after it are not",
+                    field="ladder.steps",
+                )
 
     @classmethod
     def parse(cls, spec: str) -> Ladder:

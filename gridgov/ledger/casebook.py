@@ -161,6 +161,7 @@ class CaseBook:
         case = s.scalar(select(Case).where(Case.case_no == case_no))
         if case is None:
             raise NotFound(f"no case {case_no!r}", field="case_no")
+        timers.load(s, case)  # where the sweep has taken its ladder since
         return case
 
     def _replay(

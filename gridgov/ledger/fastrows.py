@@ -38,6 +38,11 @@ class _Memo:
             return self.proc(value)
 
 
+# Below this many rows a pipelined executemany beats starting a COPY (PostgreSQL, measured on
+# the sweep: a COPY of 20 events took ~12 ms under load, about what 200 rows take).
+COPY_FROM = 200
+
+
 class BulkStatement:
     """One INSERT or UPDATE … WHERE compiled for the connection's dialect, run with executemany
     over tuples in ``columns`` order (for UPDATE: the SET columns, then the WHERE columns)."""
@@ -87,6 +92,8 @@ class BulkStatement:
         elif [keys.index(k) for k in order] != list(range(len(keys))):
             self._index = [keys.index(k) for k in order]
         self._names = names
+        self._where = list(where)
+        self._table = conn.dialect.identifier_preparer.format_table(table)
         enc = Encoder.of(conn)
         self._procs = {n: _Memo(p) for n in names if (p := enc.processor(table.c[n].type, conn))}
         if times is not None:  # one memo for every timestamp column, shared with others
@@ -104,6 +111,38 @@ class BulkStatement:
 
     def execute(self, rows: Iterable[Sequence[Any]]) -> int:
         """Run for every row; returns the driver's rowcount (-1 when it does not say)."""
+        params = self._converted(rows)
+        if not params:
+            return 0
+        if self._index is not None:
+            idx = self._index
+            params = [tuple([r[i] for i in idx]) for r in params]
+        elif self._keys is not None:
+            keys = self._keys
+            params = [dict(zip(keys, r, strict=True)) for r in params]
+        result = self.conn.exec_driver_sql(self.sql, params)
+        return result.rowcount
+
+    def copy(self, rows: Iterable[Sequence[Any]]) -> int:
+        """An INSERT's rows, on PostgreSQL (psycopg 3) as one ``COPY … FROM STDIN`` stream in
+        the connection's transaction — one round trip instead of one statement per row, with
+        the same values; elsewhere :meth:`execute`. Returns the number of rows."""
+        driver = self.conn.connection.driver_connection
+        if self._where or self.conn.dialect.driver != "psycopg" or driver is None:
+            return self.execute(rows)
+        rows = list(rows)
+        if len(rows) < COPY_FROM:
+            return self.execute(rows)
+        params = self._converted(rows)
+        if params:
+            sql = f"COPY {self._table} ({', '.join(self._names)}) FROM STDIN"
+            with driver.cursor() as cur, cur.copy(sql) as stream:
+                for row in params:
+                    stream.write_row(row)
+        return len(params)
+
+    def _converted(self, rows: Iterable[Sequence[Any]]) -> list[Any]:
+        """The rows as tuples in ``columns`` order, each value converted for the driver."""
         conv = [(i, p.memo, p.proc) for i, p in self._conv]
         params: list[Any] = []
         if not conv:
@@ -120,13 +159,4 @@ class BulkStatement:
                     except TypeError:  # unhashable
                         values[i] = proc(v)
             params.append(tuple(values))
-        if not params:
-            return 0
-        if self._index is not None:
-            idx = self._index
-            params = [tuple([r[i] for i in idx]) for r in params]
-        elif self._keys is not None:
-            keys = self._keys
-            params = [dict(zip(keys, r, strict=True)) for r in params]
-        result = self.conn.exec_driver_sql(self.sql, params)
-        return result.rowcount
+        return params

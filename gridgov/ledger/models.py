@@ -82,8 +82,7 @@ class Case(Base):
         ForeignKeyConstraint(
             ["item_code", "item_version"], ["catalog_items.code", "catalog_items.version"]
         ),
-        # Supervision sweeps ask "what is due by now?": one range scan on this index.
-        Index("ix_cases_next_sweep_at", "next_sweep_at"),
+        # No index on next_sweep_at: the sweep reads ``timers`` (ix_timers_due).
         Index("ix_cases_assignee_status", "assignee", "status"),
         Index("ix_cases_community_status", "community_code", "status"),
         Index("ix_cases_opened_at", "opened_at"),

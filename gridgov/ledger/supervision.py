@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, case, delete, func, select
+from sqlalchemy import Connection, Table, case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from gridgov.domain import keys
@@ -77,13 +77,15 @@ def _parse_utc(value: Any) -> datetime:
 _T = cast(Table, Case.__table__)
 _JS: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
+_TM = TIMERS
 # The review and callback clocks start at the handling; every other clock at clock_start.
 _START = case(
     (_T.c.clock_kind.in_([k.value for k in AFTER_HANDLING]), _T.c.handled_at),
     else_=_T.c.clock_start,
 )
+# A due timer and what its case's ladder step needs from the case row (read by primary key).
 COLUMNS = [
-    _T.c.id,
+    _TM.c.case_id,
     _T.c.case_no,
     _T.c.status,
     _T.c.tier,
@@ -92,16 +94,16 @@ COLUMNS = [
     _T.c.community_code,
     _T.c.assisting,  # raw JSON text on SQLite: hashable, parsed on demand
     _T.c.reporter,
-    _T.c.clock_kind,
+    _TM.c.limit_kind,
     _START,  # as stored: only part of the key, parsed if a step needs it
     _T.c.clock_due,
     _T.c.clock_unit,
-    _T.c.ladder_done,
-    _T.c.next_sweep_at,
+    _TM.c.step,
+    _TM.c.due,
     _T.c.overdue,
     _T.c.row_version,
     # The case's last event number (read through uq_case_events_case_seq, one seek per case).
-    select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == _T.c.id).scalar_subquery(),
+    select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == _TM.c.case_id).scalar_subquery(),
 ]
 UPDATE_COLUMNS = (
     "updated_at",
@@ -112,6 +114,10 @@ UPDATE_COLUMNS = (
     "overdue_since",
     "row_version",
 )
+# One sweep's notices to one recipient are one outbox row: this kind, listing each case's own
+# notice (kind and body as it would have been sent alone). A recipient with a single notice
+# in the batch gets that notice itself.
+DIGEST = "ladder_digest"
 
 
 def sweep(
@@ -248,8 +254,9 @@ def _sweep_batch(
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         result = conn.execute(
             select(*COLUMNS)
-            .where(_T.c.next_sweep_at <= now)
-            .order_by(_T.c.next_sweep_at)
+            .select_from(_TM.join(_T, _T.c.id == _TM.c.case_id))
+            .where(_TM.c.due <= now)
+            .order_by(_TM.c.due, _TM.c.case_id)
             .limit(batch)
         )
         # The driver's own tuples: no per-value result processing; the two timestamps used
@@ -273,10 +280,12 @@ def _sweep_batch(
         clock_due: dict[Any, tuple[datetime, str]] = {}  # stored due → (aware, ISO text)
         payloads: dict[tuple[Any, ...], str] = {}
         events: list[tuple[Any, ...]] = []
-        notes: list[tuple[Any, ...]] = []
+        told_to: dict[str, list[tuple[int, str, str, str]]] = {}  # recipient → notices
         updates: list[tuple[Any, ...]] = []
+        moved: list[tuple[Any, ...]] = []  # timers with a step ahead: (step, due, id, old step)
+        climbed: list[tuple[int, int]] = []  # timers at the top of the ladder: (id, old step)
         actions: list[SweepAction] = []
-        add_event, add_note, add_action = events.append, notes.append, actions.append
+        add_event, add_action = events.append, actions.append
         who, role = actor.name, actor.role.value
         for row in rows:
             case_id, case_no, status = row[0], row[1], row[2]
@@ -284,6 +293,7 @@ def _sweep_batch(
             if not isinstance(facts[5], str):  # PostgreSQL hands JSON back parsed
                 facts = (*facts[:5], tuple(facts[5]), facts[6])
             kind, start_raw, due_raw, unit, step_no, at_raw, overdue, version, seq = row[9:]
+            taken = step_no
             assignee, community = row[5], row[6]
             found = clock_due.get(due_raw)
             if found is None:
@@ -291,6 +301,10 @@ def _sweep_batch(
                 found = clock_due[due_raw] = (due_at, due_at.isoformat())
             due, due_iso = found
             level, seq, overdue_since = None, seq or 0, None
+            # The case row is written only when what a reader sees of it changes: a step at
+            # or past the deadline (督办, escalation: level and overdue flag) or the top of
+            # the ladder. A reminder before the deadline moves the timer alone.
+            visible = False
             start_key = str(start_raw)  # as stored: the same on every read
             at: Any = at_raw
             while True:
@@ -328,10 +342,11 @@ def _sweep_batch(
                 )
                 for n_kind, recipient, head, tail in told.parts(step_kind, facts, payload):
                     body = head + _JS(case_no) + tail if head else tail
-                    nkey = keys.notice(key, n_kind, recipient)
-                    add_note(notice_row(case_id, n_kind, recipient, body, nkey, at_now))
-                if step_no >= overdue_from and not overdue:
-                    overdue, overdue_since = True, due
+                    told_to.setdefault(recipient, []).append((case_id, n_kind, body, key))
+                if step_no >= overdue_from:
+                    visible = True
+                    if not overdue:
+                        overdue, overdue_since = True, due
                 add_action(SweepAction(case_no, level, kind, due, assignee, community, overdue))
                 step_no += 1
                 at = next_step(start_raw, due, unit, step_no)
@@ -342,6 +357,13 @@ def _sweep_batch(
             next_at = stamp.get(at)
             if next_at is None and at is not None:
                 next_at = stamp[at] = upd.value("next_sweep_at", at)
+            if next_at is None:
+                climbed.append((case_id, taken))
+                visible = True
+            else:
+                moved.append((step_no, next_at, case_id, taken))
+            if not visible:
+                continue
             since = stamp.get(overdue_since)
             if since is None and overdue_since is not None:
                 since = stamp[overdue_since] = upd.value("overdue_since", overdue_since)
@@ -358,24 +380,83 @@ def _sweep_batch(
                     version,
                 )
             )
-        ins_events.execute(events)
+        ins_events.copy(events)
         link(conn, events)  # each event's hash on its case's chain (ledger/chain.py)
-        ins_notes.execute(notes)
+        ins_notes.copy(_digests(told_to, at_now))
         changed = upd.execute(updates)
         if changed not in (-1, len(updates)):
             raise IntegrityError("sweep update", None, Exception("case changed during sweep"))
-        _move_timers(conn, updates)
+        _move_timers(conn, moved, climbed)
         return actions, len(rows)
 
 
-def _move_timers(conn: Connection, updates: list[tuple[Any, ...]]) -> None:
-    """The swept cases' timers follow their new ladder position (none at the top)."""
-    moved = [(u[1], u[2], u[7]) for u in updates if u[2] is not None]
-    done = [u[7] for u in updates if u[2] is None]
-    # ``due`` is already in stored form: the same value the cases UPDATE binds.
-    BulkStatement(conn, TIMERS, ("step", "due"), where=("case_id",), raw=("due",)).execute(moved)
-    for i in range(0, len(done), 10_000):
-        conn.execute(delete(TIMERS).where(TIMERS.c.case_id.in_(done[i : i + 10_000])))
+def _digests(told_to: dict[str, list[tuple[int, str, str, str]]], at: Any) -> list[tuple[Any, ...]]:
+    """One outbox row per recipient: its one notice as it is, or a :data:`DIGEST` listing
+    every notice of the batch (``{"count": n, "notices": [{"kind": …, **body}, …]}``; the
+    case id when they are all about one case). Keyed by the first listed step's event key,
+    so a batch that is re-read after a conflict writes the same key."""
+    out = []
+    for recipient, told in told_to.items():
+        case_id, kind, body, key = told[0]
+        if len(told) == 1:
+            out.append(
+                notice_row(case_id, kind, recipient, body, keys.notice(key, kind, recipient), at)
+            )
+            continue
+        listed = ", ".join(
+            '{"kind": ' + _JS(k) + (", " + b[1:] if b != "{}" else "}") for _, k, b, _ in told
+        )
+        one = {c for c, _, _, _ in told}
+        out.append(
+            notice_row(
+                case_id if len(one) == 1 else None,
+                DIGEST,
+                recipient,
+                f'{{"count": {len(told)}, "notices": [{listed}]}}',
+                keys.notice(key, DIGEST, recipient),
+                at,
+            )
+        )
+    return out
+
+
+def _move_timers(
+    conn: Connection, moved: list[tuple[Any, ...]], climbed: list[tuple[int, int]]
+) -> None:
+    """The swept cases' timers: on to their next step, or gone at the top of the ladder.
+    Each is matched on the step it was read at: a timer a concurrent writer moved meanwhile
+    fails the batch, which is read again."""
+    if conn.dialect.name == "postgresql":
+        # One statement each over arrays: a statement per timer costs a round trip each.
+        changed = 0
+        if moved:
+            step, due, ids, old = (list(c) for c in zip(*moved, strict=True))
+            changed += conn.exec_driver_sql(_PG_MOVE, (step, due, ids, old)).rowcount
+        if climbed:
+            ids, old = (list(c) for c in zip(*climbed, strict=True))
+            changed += conn.exec_driver_sql(_PG_DROP, (ids, old)).rowcount
+    else:
+        # ``due`` is already in stored form: the same value the cases UPDATE binds.
+        upd = BulkStatement(conn, TIMERS, ("step", "due"), where=("case_id", "step"), raw=("due",))
+        changed = upd.execute(moved)
+        if climbed:
+            done = conn.exec_driver_sql(
+                "DELETE FROM timers WHERE case_id = ? AND step = ?", climbed
+            )
+            changed = -1 if -1 in (changed, done.rowcount) else changed + done.rowcount
+    if changed not in (-1, len(moved) + len(climbed)):
+        raise IntegrityError("sweep timers", None, Exception("timer moved during sweep"))
+
+
+_PG_MOVE = (
+    "UPDATE timers AS t SET step = v.step, due = v.due FROM unnest("
+    "%s::integer[], %s::timestamptz[], %s::integer[], %s::integer[]) AS v(step, due, id, old) "
+    "WHERE t.case_id = v.id AND t.step = v.old"
+)
+_PG_DROP = (
+    "DELETE FROM timers AS t USING unnest(%s::integer[], %s::integer[]) AS v(id, old) "
+    "WHERE t.case_id = v.id AND t.step = v.old"
+)
 
 
 def _update(conn: Connection) -> BulkStatement:
