@@ -35,7 +35,7 @@ def test_migrate_is_idempotent_and_indexes_the_sweep(runtime: Runtime) -> None:
 
 
 def test_timers_migration_fills_from_open_cases_and_goes_down(runtime: Runtime) -> None:
-    """0010_a_timers and 0011 (which drops the old sweep index) down and up again on a ledger
+    """0010_a_timers and 0012 (which drops the old sweep index) down and up again on a ledger
     with cases: the timers it fills from the cases' clock columns are the ones the writers
     keep."""
     from sqlalchemy import select

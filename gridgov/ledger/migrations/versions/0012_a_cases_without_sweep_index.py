@@ -3,8 +3,8 @@
 The index made every sweep's ``cases`` update a non-HOT update on PostgreSQL (it wrote an
 entry into every index of ``cases``); nothing reads it since the sweep reads ``timers``.
 
-Revision ID: 0011_a_cases_without_sweep_index
-Revises: 0010_a_timers
+Revision ID: 0012_a_cases_without_sweep_index
+Revises: 0011_b_event_hashes_by_seq
 Create Date: 2026-12-07 20:10:00
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011_a_cases_without_sweep_index"
-down_revision = "0010_a_timers"
+revision = "0012_a_cases_without_sweep_index"
+down_revision = "0011_b_event_hashes_by_seq"
 branch_labels = None
 depends_on = None
 
