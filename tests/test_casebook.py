@@ -20,6 +20,7 @@ from gridgov.domain.errors import (
 from gridgov.domain.lifecycle import SYSTEM, Actor, EventKind
 from gridgov.item_catalog.loader import Catalog
 from gridgov.item_catalog.models import Item
+from gridgov.ledger.casebook import allocate_case_number_blocks
 from gridgov.ledger.models import Case, CaseEvent
 from gridgov.runtime import Runtime
 from tests.conftest import at
@@ -82,6 +83,28 @@ def test_open_case_numbers_deadlines_and_trail(runtime: Runtime) -> None:
     trail = runtime.book.trail(r1.case.case_no)
     assert [e.kind for e in trail] == ["created"]
     assert trail[0].actor == "grid-worker-7" and trail[0].role == "patroller"
+
+
+def test_case_number_blocks_for_many_days_continue_each_days_counter(runtime: Runtime) -> None:
+    """Bulk writers reserve blocks for all a chunk's days at once; a day's numbers continue
+    from whoever reserved before (case book, earlier block) and the next one continues them."""
+    item = pick(runtime.catalog, 3)
+    first = runtime.book.open_case(
+        new_case(runtime.catalog, item), PATROLLER, at(2026, 11, 23, 9, 0), "k1"
+    )
+    assert first.case.case_no == "C20261123-000001"
+    with runtime.book.factory() as s, s.begin():
+        blocks = allocate_case_number_blocks(s, {"20261124": 2, "20261123": 3, "20261125": 0})
+        again = allocate_case_number_blocks(s, {"20261124": 1})
+    assert blocks == {
+        "20261123": ["C20261123-000002", "C20261123-000003", "C20261123-000004"],
+        "20261124": ["C20261124-000001", "C20261124-000002"],
+    }
+    assert again == {"20261124": ["C20261124-000003"]}
+    later = runtime.book.open_case(
+        new_case(runtime.catalog, item), PATROLLER, at(2026, 11, 23, 10, 0), "k2"
+    )
+    assert later.case.case_no == "C20261123-000005"
 
 
 def test_department_path_with_return_reroute_extension_review(runtime: Runtime) -> None:

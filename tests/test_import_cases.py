@@ -4,12 +4,12 @@ idempotent re-import, updates as appended events, and every reject reason."""
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import text as sa_text
 
 from gridgov.exchange.importer import Importer
 from gridgov.exchange.mapping import parse_mapping
@@ -18,7 +18,7 @@ from gridgov.exchange.rejects import Reason
 from gridgov.item_catalog.loader import Catalog
 from gridgov.runtime import Runtime, build_runtime
 from gridgov.settings import Settings
-from tests.conftest import at
+from tests.conftest import CASE_TABLES, at
 from tests.test_import_support import (
     FIXTURES,
     NOW,
@@ -287,11 +287,12 @@ def test_new_cases_fill_every_case_column(
     runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The importer lists what it writes; a column added to ``cases`` must be a choice here."""
-    from gridgov.exchange import store
+    from gridgov.exchange import importer, store
     from gridgov.ledger.models import Case
 
     written: dict[str, tuple[str, ...]] = {}
     real_columns, real_staged = store.insert_columns, store.insert_from_stage
+    real_copy = importer.copy_rows
 
     def by_columns(conn: Any, render: Any, table: str, values: Any, constants: Any = None) -> None:
         written[table] = (*values, *(constants or {}))
@@ -301,26 +302,58 @@ def test_new_cases_fill_every_case_column(
         written[table] = (*columns, *constants)
         real_staged(conn, table, columns, constants)
 
-    # PostgreSQL binds the case rows; SQLite stages them and copies them in by SQL.
+    def copied(conn: Any, table: str, columns: Any, rows: Any) -> None:
+        written[table] = tuple(c for c in columns if c != "id")  # ids from the sequence
+        real_copy(conn, table, columns, rows)
+
+    # PostgreSQL copies the case rows in; SQLite stages them and copies them in by SQL.
     monkeypatch.setattr(store, "insert_columns", by_columns)
     monkeypatch.setattr(store, "insert_from_stage", from_stage)
+    monkeypatch.setattr(importer, "copy_rows", copied)
     run(runtime, "hotline_bom.csv", "hotline_mapping.yaml", tmp_path)
     assert sorted(written["cases"]) == sorted({c.name for c in Case.__table__.columns} - {"id"})
 
 
-def test_staged_sqlite_import_writes_what_bound_rows_write(
-    sqlite_template: Path, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On SQLite new cases are staged and their trails computed by SQL; the ledger is the
-    one binding every case and event row gives (the PostgreSQL path), row for row, id for
-    id: every status, updates, rejects, duplicates, chunks of 2, and long source ids whose
-    event keys take the digest form."""
+def _long_ids(tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    """A mapping and a file whose source ids are long enough for digest-form event keys."""
     long_map = yaml.safe_load((FIXTURES / "hotline_mapping.yaml").read_text(encoding="utf-8"))
     long_map["source_system"] = "s" * 64
     long_csv = tmp_path / "long.csv"
     text = (FIXTURES / "hotline_bom.csv").read_text(encoding="utf-8-sig")
     long_csv.write_text(text.replace("HL-1001", "L" * 128).replace("HL-1003", "M" * 120))
     long_map["csv"] = {"encoding": "utf-8"}
+    return long_map, long_csv
+
+
+def _import_everything(rt: Runtime, tmp_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every status, updates, rejects, duplicates, chunks of 2 and 3, long source ids; the
+    ledger's cases, events and day counters afterwards, row for row."""
+    long_map, long_csv = _long_ids(tmp_path)
+    run(rt, "szcg_gbk.csv", "szcg_mapping.yaml", tmp_path, chunk_size=2)
+    run(rt, "hotline_bom.csv", "hotline_mapping.yaml", tmp_path)
+    run(rt, "hotline_update_bom.csv", "hotline_mapping.yaml", tmp_path)
+    run(rt, "misc.jsonl", "jsonl_mapping.yaml", tmp_path, chunk_size=3)
+    m = parse_mapping(long_map)
+    Importer(rt.book, m, now=NOW).run(open_file(long_csv, m))
+    with rt.engine.connect() as conn:
+        return {
+            t: [tuple(r) for r in conn.execute(sa_text(f"SELECT * FROM {t} ORDER BY {key}"))]
+            for t, key in (("cases", "id"), ("case_events", "id"), ("case_counters", "day"))
+        }
+
+
+def _check_every_step_written(ledger: dict[str, list[tuple[Any, ...]]]) -> None:
+    assert len(ledger["case_events"]) > 30
+    assert any("#" in e[-1] for e in ledger["case_events"])  # digest keys
+    kinds = {e[3] for e in ledger["case_events"]}
+    assert kinds == {"created", "dispatched", "handled", "closed", "cancelled"}
+
+
+def test_staged_sqlite_import_writes_what_bound_rows_write(
+    sqlite_template: Path, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite new cases are staged and their trails computed by SQL; the ledger is the
+    one binding every case and event row gives, row for row, id for id."""
     ledgers = []
     for staged in (True, False):
         monkeypatch.setattr(Importer, "STAGED", staged)
@@ -328,24 +361,30 @@ def test_staged_sqlite_import_writes_what_bound_rows_write(
         shutil.copy(sqlite_template, path)
         rt = build_runtime(Settings(database_url=f"sqlite:///{path}"), catalog)
         try:
-            run(rt, "szcg_gbk.csv", "szcg_mapping.yaml", tmp_path, chunk_size=2)
-            run(rt, "hotline_bom.csv", "hotline_mapping.yaml", tmp_path)
-            run(rt, "hotline_update_bom.csv", "hotline_mapping.yaml", tmp_path)
-            run(rt, "misc.jsonl", "jsonl_mapping.yaml", tmp_path, chunk_size=3)
-            m = parse_mapping(long_map)
-            Importer(rt.book, m, now=NOW).run(open_file(long_csv, m))
+            ledgers.append(_import_everything(rt, tmp_path))
         finally:
             rt.engine.dispose()
-        with sqlite3.connect(path) as db:
-            ledgers.append(
-                {
-                    t: db.execute(f"SELECT * FROM {t} ORDER BY {key}").fetchall()
-                    for t, key in (("cases", "id"), ("case_events", "id"), ("case_counters", "day"))
-                }
-            )
     staged_ledger, bound_ledger = ledgers
-    assert len(staged_ledger["case_events"]) > 30
-    assert any("#" in e[-1] for e in staged_ledger["case_events"])  # digest keys
-    kinds = {e[3] for e in staged_ledger["case_events"]}
-    assert kinds == {"created", "dispatched", "handled", "closed", "cancelled"}
+    _check_every_step_written(staged_ledger)
     assert staged_ledger == bound_ledger
+
+
+@pytest.mark.postgres
+def test_postgres_copy_writes_what_bound_rows_write(
+    pg_schema_url: str, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL new cases and their trails are COPYed in; the ledger is the one an
+    executemany of every case and event row gives, row for row, id for id."""
+    ledgers = []
+    for copy in (True, False):
+        monkeypatch.setattr(Importer, "COPY", copy)
+        rt = build_runtime(Settings(database_url=pg_schema_url), catalog)
+        try:
+            with rt.engine.begin() as conn:
+                conn.execute(sa_text(f"truncate {', '.join(CASE_TABLES)} restart identity cascade"))
+            ledgers.append(_import_everything(rt, tmp_path))
+        finally:
+            rt.engine.dispose()
+    copied, bound = ledgers
+    _check_every_step_written(copied)
+    assert copied == bound

@@ -1,8 +1,9 @@
 """The import run: source rows → ledger cases and trails, idempotent and all-or-nothing per row.
 
 Per chunk (20,000 rows by default): validate every row first (``prepare``), then, in one
-transaction, look the chunk's source ids up, insert the new cases with block case numbers and
-their trails, and append events to cases whose source row changed. A rejected row never
+transaction, look the chunk's source ids up, insert the new cases with block case numbers (all
+the chunk's days in one reservation) and their trails, and append events to cases whose source
+row changed. A rejected row never
 reaches the transaction, so one bad row cannot spoil its chunk; a chunk that meets a
 concurrent writer (same source ids, same day counter, a case changed meanwhile) is rolled
 back and done again from the lookup. Ids that occur more than once in the source are held
@@ -11,7 +12,9 @@ back to the end: identical copies are imported once, differing copies are all re
 On SQLite the new cases of a chunk are staged in a temporary table and copied, with their
 trails computed from them, by SQL (steps.trail_sql); while this thread waits on those
 statements and the commit (SQLite runs without the GIL) a worker thread reads and prepares
-the next chunk. Chunks are still applied one after the other, in order.
+the next chunk. On PostgreSQL the new cases (ids taken from their sequence first) and their
+trails are written by COPY (``ledger.fastrows.copy_rows``), the next chunk prepared meanwhile
+too. Chunks are still applied one after the other, in order.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ from gridgov.exchange.readers import Chunk, RowSource
 from gridgov.exchange.rejects import Reason, Reject, RejectFile
 from gridgov.exchange.steps import EventWriter, event_count, trail_sql
 from gridgov.ledger import timers
-from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
+from gridgov.ledger.casebook import CaseBook, allocate_case_number_blocks
 from gridgov.ledger.chain import link, link_cases
+from gridgov.ledger.fastrows import copy_rows, next_ids
 from gridgov.ledger.models import Case
 from gridgov.ledger.rows import EVENT_COLUMNS, Encoder
 from gridgov.ledger.zone import check_zone
@@ -134,6 +138,9 @@ class Importer:
     # SQLite: stage new cases and compute their trails by SQL (False: bind every row, as on
     # PostgreSQL; tests compare the two ledgers).
     STAGED = True
+    # PostgreSQL: new cases and their trails by COPY (False: executemany, as before the
+    # COPY path; tests compare the two ledgers).
+    COPY = True
 
     def __init__(
         self,
@@ -306,10 +313,14 @@ class Importer:
     def _insert(self, conn: Connection, render: Encoder, rows: pd.DataFrame, new: NewCases) -> None:
         case_nos = np.empty(len(rows), dtype=object)
         days = rows["day"].to_numpy()
+        # A block per local day, in row order within the day; all days of the chunk at once.
+        order = np.argsort(days, kind="stable")
+        day_of, first, count = np.unique(days[order], return_index=True, return_counts=True)
+        counts = {str(d): int(c) for d, c in zip(day_of.tolist(), count.tolist(), strict=True)}
         with Session(bind=conn) as s:  # joins the chunk's transaction
-            for day in np.unique(days).tolist():
-                idx = np.flatnonzero(days == day)
-                case_nos[idx] = allocate_case_numbers(s, str(day), len(idx))
+            blocks = allocate_case_number_blocks(s, counts)
+        for d, start, c in zip(day_of.tolist(), first.tolist(), count.tolist(), strict=True):
+            case_nos[order[start : start + c]] = blocks[str(d)]
         values = {"case_no": case_nos.tolist(), **new.cases}
         above = store.max_case_id(conn)
         writer = EventWriter(self.lk, render, self.now_us)
@@ -341,6 +352,23 @@ class Importer:
             if done.rowcount != want:
                 raise RuntimeError(f"wrote {done.rowcount} events for {want} imported steps")
             link_cases(conn, above)  # the new trails' hashes (ledger/chain.py)
+            return
+        if not render.sqlite and self.COPY:
+            # PostgreSQL: COPY, with the case ids taken from their sequence first so the
+            # events can name them without reading the cases back.
+            ids = next_ids(conn, "cases", len(rows))
+            if self._ahead is not None:  # psycopg waits without the GIL, as SQLite does
+                self._ahead.start()
+            constants = list(new.constants.values())
+            copy_rows(
+                conn,
+                "cases",
+                ["id", *values, *new.constants],
+                ((*r, *constants) for r in zip(ids, *values.values(), strict=True)),
+            )
+            events = writer.rows(rows, np.array(ids, dtype=np.int64))
+            copy_rows(conn, "case_events", EVENT_COLUMNS, events)
+            link(conn, events)  # the new trails' hashes (ledger/chain.py)
             return
         store.insert_columns(conn, render, "cases", values, new.constants)
         id_of = store.case_ids(conn, self.mapping.source_system, rows["source_id"].tolist(), above)

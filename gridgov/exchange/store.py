@@ -49,9 +49,17 @@ def _mark(conn: Connection) -> str:
 
 def _in(conn: Connection, sql: str, values: Sequence[Any], *args: Any) -> list[Any]:
     """``sql`` ending in ``IN`` run per batch of ``values`` (placeholders rendered here:
-    SQLAlchemy's expanding parameters cost more than the lookup itself)."""
+    SQLAlchemy's expanding parameters cost more than the lookup itself). PostgreSQL gets
+    the batch as one array, ``= ANY(%s)``: psycopg parses a query's placeholders in Python,
+    and 5,000 of them cost more than the lookup (1.8 s of a 40,000-row import, profiled)."""
     mark = _mark(conn)
     out: list[Any] = []
+    if conn.dialect.name == "postgresql":
+        head = sql.removesuffix("IN")
+        for i in range(0, len(values), LOOKUP_BATCH):
+            batch = list(values[i : i + LOOKUP_BATCH])
+            out += conn.exec_driver_sql(f"{head}= ANY(%s)", (*args, batch)).all()
+        return out
     for i in range(0, len(values), LOOKUP_BATCH):
         batch = list(values[i : i + LOOKUP_BATCH])
         text = f"{sql} ({', '.join([mark] * len(batch))})"

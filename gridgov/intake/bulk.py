@@ -4,7 +4,7 @@ then write cases, their events, outbox notices and the intake record with execut
 Per chunk (one transaction): rows whose (source, event_id) is already in ``intake_events`` are
 skipped, so re-ingesting a file changes nothing; the rest are matched to open cases by
 ``dedupe.Deduper`` (repeats raise ``cases.repeat_count``), and new cases get a block of case
-numbers (``allocate_case_numbers``) and the same fields ``CaseBook.open_case`` and the
+numbers (``allocate_case_number_blocks``) and the same fields ``CaseBook.open_case`` and the
 automatic dispatch would give them — the clock logic is CaseBook's own — with events
 ``created`` (seq 1) and, for tier 2/3, ``dispatched`` (seq 2, key as ``progress.advance``
 derives it), and ``next_sweep_at`` set so the 督办 sweep sees them. Tier-1 cases wait for the
@@ -36,7 +36,7 @@ from gridgov.intake.dedupe import Deduper, DedupeRule, dedupe_key
 from gridgov.intake.machine import Format, MachineEvent, RowChecker, RowError, read_rows
 from gridgov.item_catalog.models import Item
 from gridgov.ledger import timers
-from gridgov.ledger.casebook import CaseBook, allocate_case_numbers
+from gridgov.ledger.casebook import CaseBook, allocate_case_number_blocks
 from gridgov.ledger.chain import link
 from gridgov.ledger.clocks import set_clock, start_work
 from gridgov.ledger.fastrows import BulkStatement
@@ -326,8 +326,9 @@ class BulkIntake:
         for i, nc in enumerate(new):
             by_day[nc.ev.at.astimezone(tz).strftime("%Y%m%d")].append(i)
         numbers = [""] * len(new)
-        for day, idx in sorted(by_day.items()):
-            for i, no in zip(idx, allocate_case_numbers(s, day, len(idx)), strict=True):
+        blocks = allocate_case_number_blocks(s, {day: len(idx) for day, idx in by_day.items()})
+        for day, idx in by_day.items():
+            for i, no in zip(idx, blocks[day], strict=True):
                 numbers[i] = no
         conn = s.connection()
         if conn.dialect.name == "postgresql":

@@ -1,5 +1,5 @@
 """executemany of plain rows (built by ``ledger.rows``) with the one encoder's value
-conversion, done once per distinct value.
+conversion, done once per distinct value; and PostgreSQL's COPY of rows in stored form.
 
 Bulk paths (the 督办 sweep, machine-event intake, simulation loads) write thousands of rows
 whose datetimes repeat (``now``, a batch's arrival time): converting each distinct value once
@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy.exc import IntegrityError
 
 from gridgov.ledger.rows import Encoder, Processor
 from gridgov.ledger.types import UTCDateTime
@@ -135,10 +136,7 @@ class BulkStatement:
             return self.execute(rows)
         params = self._converted(rows)
         if params:
-            sql = f"COPY {self._table} ({', '.join(self._names)}) FROM STDIN"
-            with driver.cursor() as cur, cur.copy(sql) as stream:
-                for row in params:
-                    stream.write_row(row)
+            copy_rows(self.conn, self._table, self._names, params)
         return len(params)
 
     def _converted(self, rows: Iterable[Sequence[Any]]) -> list[Any]:
@@ -160,3 +158,37 @@ class BulkStatement:
                         values[i] = proc(v)
             params.append(tuple(values))
         return params
+
+
+def copy_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """PostgreSQL ``COPY table (columns) FROM STDIN`` of ``rows`` in stored form (the
+    encoder's: times as ISO text with offset, JSON as text, flags as bool), in the caller's
+    transaction. COPY parses each value once, server-side, where executemany binds and
+    plans a statement per row: the importer's PostgreSQL path (docs/exchange.md, "Speed").
+    A unique or foreign-key violation is raised as SQLAlchemy's IntegrityError, as an
+    INSERT's would be, so callers retry the same way."""
+    if conn.dialect.name != "postgresql":
+        raise ValueError(f"COPY is PostgreSQL's: not for {conn.dialect.name}")
+    import psycopg  # the PostgreSQL driver (extra [postgres]); SQLite ledgers never get here
+
+    driver = conn.connection.driver_connection
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with driver.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+            write = copy.write_row
+            for row in rows:
+                write(row)
+    except psycopg.errors.IntegrityError as exc:
+        raise IntegrityError(sql, None, exc) from exc
+
+
+def next_ids(conn: Connection, table: str, count: int) -> list[int]:
+    """PostgreSQL: ``count`` ids from ``table``'s id sequence, ascending (what as many
+    INSERTs would take), for rows whose children are written before reading them back."""
+    got = conn.exec_driver_sql(
+        f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)",
+        (count,),
+    )
+    return sorted(int(i) for i in got.scalars())
