@@ -29,7 +29,7 @@ from gridgov.domain.commands import (
 )
 from gridgov.domain.enums import LaunchMode, TimeUnit
 from gridgov.domain.text import CleanText
-from gridgov.ledger.records import CaseRecord, EventRecord
+from gridgov.ledger.records import CaseRecord, CaseView, EventRecord
 
 # Printable ASCII, no spaces: safe in headers, URLs and the ledger's 200-character key column.
 IdemKey = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,128}$")]
@@ -100,59 +100,11 @@ class GrantIn(CleanText):
         return self
 
 
-class CaseOut(BaseModel):
+class CaseOut(CaseView):
     """A case as the ledger has it (times in UTC, ISO-8601)."""
 
-    model_config = ConfigDict(from_attributes=True)
-    case_no: str
-    item_code: str
-    item_version: int
-    item_name: str
-    tier: int
-    category: str
-    status: str
-    source: str
-    reporter: str
-    description: str
-    street_code: str
-    community_code: str
-    grid_code: str | None
-    building: str | None
-    lat: float | None
-    lon: float | None
-    media: list[str]
-    lead_department: str
-    assignee: str
-    assisting: list[str]
-    opened_at: datetime
-    acknowledge_due: datetime | None
-    arrive_due: datetime | None
-    handle_due: datetime | None
-    review_due: datetime | None
-    handled_at: datetime | None
-    closed_at: datetime | None
-    clock_kind: str | None
-    clock_due: datetime | None
-    next_sweep_at: datetime | None
-    supervision_level: str | None
-    overdue: bool
-    rework_count: int
-    return_count: int
-    extension_count: int
-    extension_pending: bool
-    rating: str | None
-    provisional_years: str | None = Field(
-        default=None,
-        description="Years without holiday data that a deadline reaches (e.g. '2027'): the "
-        "deadline is provisional until the data is added and deadlines are recounted",
-    )
-
-    attributes: dict[str, str] | None = Field(
-        default=None, description="an imported history's columns with no field of ours"
-    )
-    source_channel: str | None = Field(
-        default=None, description="the source system's own channel value"
-    )
+    # Its fields are CaseView's (ledger/records.py), the one home of the case's shape.
+    model_config = ConfigDict(from_attributes=True, frozen=False)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from gridgov.ledger.models import Case, CaseEvent
 
 
-@dataclass(frozen=True)
-class CaseRecord:
-    id: int
+class CaseView(BaseModel):
+    """A case as the ledger shows it to anyone outside (times in UTC): the one home of the
+    case's public shape. The gateway's ``CaseOut`` (api/schemas.py) derives from it, adding
+    only what is computed from these fields; :class:`CaseRecord` adds the internal ones.
+    Fields in the order the API's JSON lists them."""
+
+    model_config = ConfigDict(from_attributes=True, frozen=True)
     case_no: str
     item_code: str
     item_version: int
@@ -21,9 +27,14 @@ class CaseRecord:
     status: str
     source: str
     reporter: str
+    description: str
     street_code: str
     community_code: str
     grid_code: str | None
+    building: str | None
+    lat: float | None
+    lon: float | None
+    media: list[str]
     lead_department: str
     assignee: str
     assisting: list[str]
@@ -43,21 +54,37 @@ class CaseRecord:
     return_count: int
     extension_count: int
     extension_pending: bool
-    spot_check: bool | None
     rating: str | None
-    description: str = ""
-    building: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    media: list[str] = field(default_factory=list)
+    provisional_years: str | None = Field(
+        default=None,
+        description="Years without holiday data that a deadline reaches (e.g. '2027'): the "
+        "deadline is provisional until the data is added and deadlines are recounted",
+    )
+
+    attributes: dict[str, str] | None = Field(
+        default=None, description="an imported history's columns with no field of ours"
+    )
+    source_channel: str | None = Field(
+        default=None, description="the source system's own channel value"
+    )
+
+
+class CaseRecord(CaseView):
+    """A detached snapshot of a ``cases`` row: :class:`CaseView` and the fields only the
+    ledger's own code reads."""
+
+    id: int
+    spot_check: bool | None
     flow_run_id: str | None = None
-    provisional_years: str | None = None  # deadline reaches years without holiday data
-    attributes: dict[str, Any] | None = None  # an imported source's unmapped columns
-    source_channel: str | None = None
 
     @classmethod
     def of(cls, row: Case) -> CaseRecord:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+        # The row's values as they are, as the ORM typed them: built per command, so not
+        # validated again (model_construct; CaseOut validates what it shows).
+        return cls.model_construct(**{name: getattr(row, name) for name in _RECORD_FIELDS})
+
+
+_RECORD_FIELDS = tuple(CaseRecord.model_fields)
 
 
 @dataclass(frozen=True)
