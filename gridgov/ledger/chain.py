@@ -32,11 +32,11 @@ from typing import Any, cast
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, update
 
 from gridgov.domain.errors import InvalidInput
 from gridgov.ledger.models import Case, CaseEvent, LedgerSetting
-from gridgov.ledger.rows import EVENT_COLUMNS
+from gridgov.ledger.rows import EVENT_COLUMNS, Encoder
 from gridgov.ledger.seal_models import EventHash, TrailCheckpoint
 
 GENESIS = "0" * 64
@@ -168,15 +168,22 @@ def checkpoint_digest(
 
 
 def _heads(conn: Connection, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
-    """The stored hashes of these (case id, seq) events."""
+    """The stored hashes of these (case id, seq) events: one primary-key seek each.
+
+    A join with a VALUES list, not ``(case_id, seq) IN (…)``: SQLite plans a row-value IN
+    list as a scan of the whole table (measured: 393 ms per 500 pairs on 500k hashes, against
+    4.5 ms for the join)."""
     out: dict[tuple[int, int], str] = {}
-    h = HASHES.c
+    mark = Encoder.of(conn).mark
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
-        rows = conn.execute(
-            select(h.case_id, h.seq, h.hash).where(tuple_(h.case_id, h.seq).in_(chunk))
+        pairs = ", ".join([f"({mark}, {mark})"] * len(chunk))
+        rows = conn.exec_driver_sql(
+            f"WITH w (c, s) AS (VALUES {pairs}) SELECT h.case_id, h.seq, h.hash FROM w "
+            f"JOIN {HASHES.name} h ON h.case_id = w.c AND h.seq = w.s",
+            tuple(x for pair in chunk for x in pair),
         )
-        out.update({(c, s): x for c, s, x in rows.tuples()})
+        out.update({(c, s): x for c, s, x in rows})
     return out
 
 
