@@ -225,11 +225,15 @@ def link_event(conn: Connection, event: CaseEvent) -> None:
 
 def link_cases(conn: Connection, above: int) -> int:
     """Hash the whole trails of the cases with id > ``above`` (new cases whose events were
-    written by SQL, e.g. the importer's ``INSERT … SELECT``), in the caller's transaction."""
-    rows = conn.execute(
-        select(*COLUMNS[1:])
-        .where(CaseEvent.case_id > above)
-        .order_by(CaseEvent.case_id, CaseEvent.seq)
+    written by SQL, e.g. the importer's ``INSERT … SELECT``), in the caller's transaction.
+
+    Read back as the driver hands them (stored text on SQLite, no result processing): the
+    canonical form takes either, and this runs once per imported event."""
+    mark = Encoder.of(conn).mark
+    rows = conn.exec_driver_sql(
+        f"SELECT {', '.join(HASHED)} FROM {CaseEvent.__tablename__} "
+        f"WHERE case_id > {mark} ORDER BY case_id, seq",
+        (above,),
     ).all()
     return link(conn, rows)
 
