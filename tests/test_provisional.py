@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from gridgov.ledger.provisional import holiday_warning, provisional_counts, reco
 from gridgov.runtime import Runtime
 from tests.conftest import at
 from tests.test_casebook import PATROLLER, new_case, pick
+from tests.test_import_support import case, run
 
 # Made up, in the published shape: 1 January (a Friday) and 4 January are holidays.
 HOLIDAYS_2027 = """\
@@ -148,3 +150,37 @@ def test_healthz_says_when_holiday_data_is_missing(runtime: Runtime) -> None:
         assert asyncio.run(health())["holiday_data"] == "ok"
     with clock.use_clock(clock.SimClock(at(2026, 12, 7))):
         assert asyncio.run(health())["holiday_data"] == "missing 2027"
+
+
+def test_imported_cases_are_marked_and_recounted_in_bulk(runtime: Runtime, tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalendarDataWarning)
+        summary, rejects = run(
+            runtime, "year_end.csv", "year_end_mapping.yaml", tmp_path, now=at(2026, 12, 31, 10)
+        )
+    assert (summary.imported, rejects) == (3, [])
+    late, early, later = (case(runtime, f"YE-{i}") for i in (1, 2, 3))
+    # 3 working days from 30 December reach 2027: marked, as the case book marks its own.
+    assert (late.provisional_years, early.provisional_years) == ("2027", None)
+    assert later.provisional_years == "2027"
+    assert provisional_counts(runtime.book) == {"2027": 2}
+
+    cal = WorkingCalendar(holidays=parse_holidays(HOLIDAYS_2027))
+    fixed = CaseBook(runtime.book.engine, runtime.book.catalog, cal, runtime.book.ladder)
+    # One case per transaction here, to go through more than one batch.
+    report = recount_provisional(fixed, at(2027, 1, 2, 10), SUPERVISOR, batch=1)
+    assert (report.recounted, report.changed, report.waiting) == (2, 2, {})
+    item = runtime.catalog.version(late.item_code, late.item_version)
+    assert item.deadlines.handle is not None
+    for before in (late, later):
+        after = fixed.get(before.case_no)
+        assert after.provisional_years is None
+        assert after.handle_due == cal.deadline(
+            before.opened_at, item.deadlines.handle.to_duration()
+        )
+        last = fixed.trail(before.case_no)[-1]
+        assert last.kind == EventKind.DEADLINE_RECOUNTED and last.actor == "calendar-admin"
+        assert last.payload["handle_due"][1] == after.handle_due.isoformat()
+    assert len(fixed.trail(early.case_no)) == len(runtime.book.trail(early.case_no))
+    again = recount_provisional(fixed, at(2027, 1, 2, 11), SUPERVISOR)
+    assert again.recounted == 0

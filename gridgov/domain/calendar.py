@@ -141,6 +141,7 @@ class WorkingCalendar:
         self._years: dict[int, _Year] = {}
         self._warned: set[int] = set()
         self._assume_weekdays: frozenset[int] = frozenset()
+        self._without: dict[frozenset[int], WorkingCalendar] = {}
 
     def __repr__(self) -> str:
         return f"WorkingCalendar(tz={self.tz.key!r}, office_hours={self.office_hours!r})"
@@ -193,8 +194,13 @@ class WorkingCalendar:
         """This calendar as it was while ``years`` had no data: Monday–Friday, no warning.
 
         A recount measures a provisional deadline's office time on this calendar, then lays the
-        same office time out on the real one.
+        same office time out on the real one. Kept per set of years: a bulk recount asks for
+        the same one thousands of times, and each new calendar lays its years out again
+        (benchmarks/recount.py).
         """
+        key = frozenset(years)
+        if (known := self._without.get(key)) is not None:
+            return known
         old = WorkingCalendar(
             self.tz,
             self.office_hours,
@@ -203,8 +209,9 @@ class WorkingCalendar:
             self.holidays,
             self.library,
         )
-        old._assume_weekdays = frozenset(years)
+        old._assume_weekdays = key
         old._warned.update(old._assume_weekdays)
+        self._without[key] = old
         return old
 
     def is_workday(self, day: date) -> bool:

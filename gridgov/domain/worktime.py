@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from gridgov.domain.calendar import WorkingCalendar
 from gridgov.domain.officetime import BeyondClock, OfficeClock, from_us, span_us, to_us
@@ -64,3 +65,37 @@ class WorkClock:
                 assert self.last is not None
                 hi = to_us(datetime.combine(self.last, datetime.min.time(), self.cal.tz))
                 hi += 60 * DAY_US
+
+
+def missing_years(
+    cal: WorkingCalendar, windows: list[tuple[I64, I64, npt.NDArray[np.bool_]]]
+) -> npt.NDArray[np.object_]:
+    """Per row, the years without holiday data that one of its working-time windows
+    (start, due, counted in office time) reaches, as ``"2027"`` / ``"2026,2027"`` or None: the
+    vectorised twin of ``ledger.clocks.provisional_years`` (a provisional deadline)."""
+    n = len(windows[0][0]) if windows else 0
+    out = np.full(n, None, dtype=object)
+    years: list[tuple[int, npt.NDArray[np.bool_]]] = []
+    for start, due, working in windows:
+        use = working & (start != _NONE) & (due != _NONE)
+        if not use.any():
+            continue
+        local = [
+            pd.to_datetime(np.where(use, x, 0), unit="us", utc=True).tz_convert(cal.tz).year
+            for x in (start, due)
+        ]
+        first, last = np.asarray(local[0]), np.asarray(local[1])
+        for year in range(int(first[use].min()), int(last[use].max()) + 1):
+            if not cal.covers(year):
+                years.append((year, use & (first <= year) & (last >= year)))
+    for year in sorted({y for y, _ in years}):
+        hit = np.zeros(n, dtype=bool)
+        for y, mask in years:
+            if y == year:
+                hit |= mask
+        for i in np.flatnonzero(hit).tolist():
+            out[i] = str(year) if out[i] is None else f"{out[i]},{year}"
+    return out
+
+
+_NONE = np.iinfo(np.int64).max  # a missing moment (exchange.prepare.NONE)

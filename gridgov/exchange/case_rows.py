@@ -192,6 +192,7 @@ def case_values(
         "overdue_since": t(ck.overdue_since),
         "spot_check": spot,
         "deadline_source": rows["deadline_source"].tolist(),
+        "provisional_years": rows["provisional_years"].tolist(),
         "source_id": rows["source_id"].tolist(),
         "attributes": text("attributes"),  # JSON text from the reader, or None
         "source_channel": [c[:64] if c else None for c in rows["source_channel"].tolist()],
@@ -209,8 +210,6 @@ def case_values(
         "rating": None,
         "repeat_count": 1,
         "dedupe_key": None,
-        # Histories are recounted by the assessment's calendar, not marked per case.
-        "provisional_years": None,
         "flow_run_id": None,
         "source_system": lk.mapping.source_system,
         "row_version": 1,

@@ -26,7 +26,7 @@ from gridgov.domain.errors import UnknownItem
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
 from gridgov.domain.territory import outside
 from gridgov.domain.tiers import tiers_where
-from gridgov.domain.worktime import WorkClock, span_us, to_us
+from gridgov.domain.worktime import WorkClock, missing_years, span_us, to_us
 from gridgov.exchange.mapping import NEEDS_END, TIME_FIELDS, Mapping, ValueMap
 from gridgov.exchange.readers import Chunk, object_frame
 from gridgov.exchange.rejects import Reason, Reject
@@ -546,6 +546,20 @@ def _rows(lk: Lookups, idx: npt.NDArray[np.intp], cols: dict[str, Any]) -> pd.Da
     def limit(start: I64, which: int) -> I64:
         return np.where(timed | ~from_source, due(start, which), NONE)
 
+    ack_due, arrive_due, review_due = limit(created, 0), limit(created, 1), limit(handled, 3)
+    kept = from_source & timed  # the source's own deadline
+    provisional = _provisional(
+        lk,
+        spans,
+        [
+            (0, created, ack_due),
+            (1, created, arrive_due),
+            (2, created, handle_due),
+            (3, handled, review_due),
+        ],
+        kept,
+    )
+
     reporter = np.where(d["reporter"] == "", lk.mapping.reporter or lk.mapping.actor, d["reporter"])
     out = object_frame(
         {
@@ -561,15 +575,34 @@ def _rows(lk: Lookups, idx: npt.NDArray[np.intp], cols: dict[str, Any]) -> pd.Da
             "assisting": np.array([lk.assisting(i) for i in items], dtype=object),
             "assignee": assignee.astype(object),
             "street": np.array([lk.street_of[c] for c in d["community"]], dtype=object),
-            "acknowledge_due": limit(created, 0),
-            "arrive_due": limit(created, 1),
+            "acknowledge_due": ack_due,
+            "arrive_due": arrive_due,
             "handle_due": handle_due,
-            "review_due": limit(handled, 3),
+            "review_due": review_due,
             "deadline_source": np.where(from_source, "source", "catalog").astype(object),
+            "provisional_years": provisional,
         }
     )
     out["hash"] = content_hash(out)
     return out
+
+
+def _provisional(
+    lk: Lookups, spans: I64, windows: list[tuple[int, I64, I64]], kept: Mask
+) -> npt.NDArray[np.object_]:
+    """Years without holiday data that a row's working-time deadlines reach (as the case book
+    marks them, ``ledger.clocks.provisional_years``), so `gridgov calendar recount` lays them
+    out again once the year is added. ``windows``: (limit index, start, due). Only for
+    histories counted on the ledger's own calendar: a mapping's own calendar (``calendar:``)
+    is the source's record, not ours to recount; so is a deadline kept from the source."""
+    n = len(kept)
+    if lk.mapping.calendar is not None:
+        return np.full(n, None, dtype=object)
+    marked = []
+    for limit, start, due in windows:
+        working = spans[:, 2 * limit + 1].astype(bool) & (spans[:, 2 * limit] >= 0)
+        marked.append((start, due, working & ~kept if limit == 2 else working))
+    return missing_years(lk.calendar, marked)
 
 
 HASHED = (
