@@ -20,6 +20,7 @@ from gridgov.domain.commands import Answer
 from gridgov.domain.enums import Role
 from gridgov.domain.errors import InvalidTransition, NotPermitted
 from gridgov.domain.lifecycle import Actor, EventKind
+from gridgov.flows.items import item_flow
 from gridgov.flows.launch import Launcher, Mode, reconcile
 from gridgov.ledger.models import OwedRun
 from gridgov.ledger.supervision import sweep
@@ -77,6 +78,22 @@ async def test_recorded_steps_owe_runs_that_the_reconciler_starts(pworld: World)
     assert (await reconcile(rt, t0 + timedelta(minutes=10), Mode.INLINE)).started == 0
     kinds = [e.kind for e in rt.book.trail(case.case_no)]
     assert kinds.count("dispatched") == 1
+
+
+async def test_the_run_that_settles_a_debt_names_itself(pworld: World) -> None:
+    """A start that timed out on the caller's side may still have created the run (seen in
+    CI under load): the run records its own id when it settles, so the row says who paid."""
+    w, rt = pworld, pworld.rt
+    t0 = clock.now()
+    case, _ = await Launcher(rt, Mode.NONE).report(
+        w.new_case(), Actor(Role.CITIZEN, "139"), t0, "self-named"
+    )
+    state = await item_flow(case.item_code)(case.case_no, None, t0, return_state=True)
+    assert state.is_completed() and rt.book.get(case.case_no).status == "dispatched"
+    with rt.book.factory() as s:
+        row = s.scalar(select(OwedRun).where(OwedRun.case_no == case.case_no))
+    assert row is not None and row.settled_at is not None and row.attempts == 0
+    assert row.flow_run_id == str(state.state_details.flow_run_id)
 
 
 async def test_late_runs_complete_instead_of_failing(pworld: World) -> None:

@@ -157,7 +157,8 @@ async def _refused(case_no: str, exc: Exception) -> State[Any]:
 
 
 def _settle(case_no: str, answer: Answer | None) -> None:
-    settle(default_runtime().book.factory, case_no, answer.key if answer else None, clock.now())
+    rt = default_runtime()
+    settle(rt.book.factory, case_no, answer.key if answer else None, clock.now(), flow_run.get_id())
 
 
 class _Waits(Protocol):

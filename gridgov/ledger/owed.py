@@ -74,12 +74,24 @@ def add_owed(s: Session, case_id: int, case_no: str, key: str, owing: Owing, at:
         )
 
 
-def settle(factory: sessionmaker[Session], case_no: str, key: str | None, now: datetime) -> int:
-    """The run did its step: the case owes it no more (``key`` None: the report run)."""
+def settle(
+    factory: sessionmaker[Session],
+    case_no: str,
+    key: str | None,
+    now: datetime,
+    flow_run_id: str | None = None,
+) -> int:
+    """The run did its step: the case owes it no more (``key`` None: the report run).
+
+    The run names itself: a start that timed out on the caller's side may still have created
+    the run in Prefect (seen under load), and the row should say which run paid the debt."""
     q = update(OwedRun).where(OwedRun.case_no == case_no, OwedRun.settled_at.is_(None))
     q = q.where(OwedRun.step == REPORT) if key is None else q.where(OwedRun.key == key)
+    values: dict[str, Any] = {"settled_at": now}
+    if flow_run_id is not None:
+        values["flow_run_id"] = flow_run_id
     with transaction(factory) as s:
-        return int(s.execute(q.values(settled_at=now)).rowcount or 0)  # type: ignore[attr-defined]
+        return int(s.execute(q.values(**values)).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def overdue(
