@@ -195,3 +195,66 @@ def test_every_writer_keeps_the_timer_its_case_columns_imply(
     assert stored[by_no[bulk_no]][1:] == stored[by_no[twin.case_no]][1:]
     imported = [c for c in cases if c.source_system and not c.source_system.startswith("intake")]
     assert any(c.id in stored for c in imported) and any(c.id not in stored for c in imported)
+
+
+# Columns of an imported case that say where it came from or how often it was written, not
+# what state it is in; compared with a case-book twin that lived the same history.
+IMPORT_ORIGIN = IDENTITY | {
+    "description",
+    "row_version",
+    "flow_run_id",
+    "attributes",
+    "source_channel",
+}
+
+
+def test_importer_writes_the_case_books_rows_for_the_same_history(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """An imported open case (reported and dispatched at one moment, nothing since) and a case
+    the case book opens and dispatches at that moment: every other ``cases`` column equal
+    (deadlines, clock, ladder step, timer, assignee, counters, a new column too) and the same
+    trail steps — the importer's row comes from the same specification, not a copy of it."""
+    from gridgov.exchange.importer import Importer
+    from gridgov.exchange.readers import open_file
+    from tests.test_import_support import mapping
+
+    opened = datetime(2026, 10, 12, 9, 15, tzinfo=T0.tzinfo)  # a Monday, office hours
+    csv = tmp_path / "one.csv"
+    csv.write_text(
+        "ticket_id,created_at,closed_at,deadline,state,agency,category,community_code,"
+        "grid_code,content,channel,lat,lon\n"
+        f"HL-9,{opened.isoformat()},,,open,市场监管,消费纠纷,GM-GM-GUANGMING,,x,12345,,\n",
+        encoding="utf-8-sig",
+    )
+    m = mapping(runtime, "hotline_mapping.yaml")
+    # The import runs at the opening moment: the case's limit is ahead, so it is laddered.
+    summary = Importer(runtime.book, m, now=opened).run(open_file(csv, m))
+    assert summary.imported == 1
+    twin = runtime.book.open_case(
+        {
+            "item_code": "SH-JF-009",
+            "community": "GM-GM-GUANGMING",
+            "source": "hotline",
+            "reporter": "citizen",
+            "description": "y",
+        },
+        SYSTEM,
+        opened,
+        "twin-import",
+    ).case
+    advance(runtime.book, twin.case_no, None, opened, spot_share=0, policy=UnsatisfiedPolicy.REOPEN)
+    with runtime.engine.connect() as conn:
+        imported_no = conn.scalar(
+            select(rows.CASES.c.case_no).where(rows.CASES.c.source_id == "HL-9")
+        )
+    imp, imp_events = _stored(runtime, str(imported_no))
+    book, book_events = _stored(runtime, twin.case_no)
+    compared = [c for c in rows.CASE_COLUMNS if c not in IMPORT_ORIGIN]
+    assert len(compared) > 40
+    assert imp["status"] == "dispatched" and imp["next_sweep_at"] is not None
+    assert {c: imp[c] for c in compared} == {c: book[c] for c in compared}
+    same = ("seq", "kind", "at", "from_status", "to_status")
+    assert [{c: e[c] for c in same} for e in imp_events] == [
+        {c: e[c] for c in same} for e in book_events
+    ]
