@@ -6,7 +6,7 @@ zone written out; lateness in the clock's own kind of hours. See docs/boards.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,7 @@ COLUMNS_ZH = (
     "超期",
     "当前环节",
     "时限",
-    "最新流程",
+    "流程记录",
 )
 
 
@@ -82,32 +82,46 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+@dataclass(frozen=True, slots=True)
+class BoardMarkdown:
+    """A board artifact in two parts: ``head`` says when it was read (changes every sweep),
+    ``body`` is what the board says. A board whose newest version already contains ``body``
+    says the truth still and is not rewritten."""
+
+    head: str
+    body: str
+
+    @property
+    def text(self) -> str:
+        return self.head + self.body
+
+
 def markdown(
     title: str,
     snap: BoardSnapshot,
     catalog: Catalog,
     tz: ZoneInfo,
     *,
-    links: Mapping[str, str] | None = None,
-    footer: str = "",
-) -> str:
-    """A board artifact: counts by level, then one row per case, most urgent first."""
-    links = links or {}
+    links: Callable[[str], str | None] | None = None,
+    note: str = "",
+) -> BoardMarkdown:
+    """A board artifact: counts by level, then one row per case, most urgent first.
+    ``links(case_no)`` gives the link of a row; ``note`` ends the body (the holiday warning)."""
     counts = " · ".join(
         f"{level_zh(k if k != 'due' else None)} **{snap.counts.get(k, 0)}**"
         for k in ("escalated", "supervised", "reminded", "due")
     )
-    head = (
-        f"# {title}\n\n"
-        f"截至 **{local(snap.as_of, tz)}** 共 **{snap.total}** 件超期或临期案件:{counts}\n\n"
+    head = f"# {title}\n\n截至 **{local(snap.as_of, tz)}**(每次督办巡查后内容有变化才更新)\n\n"
+    top = (
+        f"共 **{snap.total}** 件超期或临期案件:{counts}\n\n"
         f"时间均为 {zone_label(tz, snap.as_of)}。\n\n"
     )
     if not snap.entries:
-        return head + EMPTY_ZH + "\n" + footer
+        return BoardMarkdown(head, top + EMPTY_ZH + "\n" + note)
     table = "| " + " | ".join(COLUMNS_ZH) + " |\n|" + "---|" * len(COLUMNS_ZH) + "\n"
     for e in snap.entries:
         ln = line(e, catalog, tz)
-        url = links.get(e.case_no)
+        url = links(e.case_no) if links else None
         run = f"[查看]({url})" if url else "—"
         table += (
             "| "
@@ -132,8 +146,20 @@ def markdown(
         if more > 0
         else ""
     )
-    return head + table + tail + footer
+    return BoardMarkdown(head, top + table + tail + note)
 
 
 def text_lines(snap: BoardSnapshot, catalog: Catalog, tz: ZoneInfo) -> list[BoardLine]:
     return [line(e, catalog, tz) for e in snap.entries]
+
+
+def index_line(title: str, snap: BoardSnapshot, url: str | None) -> str:
+    """One board in the board run's log: its counts, then its newest version's address (last,
+    so the UI's log view makes it a link)."""
+    counts = " · ".join(
+        f"{level_zh(k if k != 'due' else None)} {snap.counts[k]}"
+        for k in ("escalated", "supervised", "reminded", "due")
+        if snap.counts.get(k)
+    )
+    text = f"{title}:共 {snap.total} 件" + (f"({counts})" if counts else "")
+    return f"{text} → {url}" if url else text

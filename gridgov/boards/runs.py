@@ -77,34 +77,6 @@ def run_url(run_id: UUID | str) -> str | None:
     return url_for("flow-run", obj_id=str(run_id)) or None
 
 
-PAGE = 200  # the server's most flow runs per read
-CASES_PER_READ = 50
-
-
-async def latest_runs(client: PrefectClient, case_nos: Sequence[str]) -> dict[str, Any]:
-    """The latest flow run of each case: one read of up to 200 runs per 50 cases (a case has
-    a few runs, one per step), a further page only while some case is still missing."""
-    found: dict[str, Any] = {}
-    for i in range(0, len(case_nos), CASES_PER_READ):
-        wanted = set(case_nos[i : i + CASES_PER_READ])
-        for page in range(5):
-            runs = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    tags=FlowRunFilterTags(any_=[case_tag(c) for c in sorted(wanted)])
-                ),
-                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-                limit=PAGE,
-                offset=page * PAGE,
-            )
-            for run in runs:
-                for tag in run.tags:
-                    if tag.startswith("case:") and tag[5:] in wanted and tag[5:] not in found:
-                        found[tag[5:]] = run
-            if len(runs) < PAGE or wanted <= found.keys():
-                break
-    return found
-
-
 async def retag_case(
     client: PrefectClient, situation: Situation, current: UUID | None = None
 ) -> UUID | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from prefect.artifacts import acreate_markdown_artifact
+from prefect.client.schemas.actions import ArtifactCreate
 
 from gridgov.boards.labels import (
     NO_LIMIT_ZH,
@@ -85,12 +86,23 @@ def trail_markdown(
     return head + rows
 
 
+def trail_artifact(
+    case: CaseRecord, trail: list[EventRecord], waiting: str, catalog: Catalog, tz: ZoneInfo
+) -> ArtifactCreate:
+    """The trail as the server takes it (the sweep writes many on one client)."""
+    return ArtifactCreate(
+        key=trail_key(case.case_no),
+        type="markdown",
+        data=trail_markdown(case, trail, waiting, catalog, tz),
+        description=f"{case.case_no} {case.item_name} 办理轨迹",
+    )
+
+
 async def publish_trail(
     case: CaseRecord, trail: list[EventRecord], waiting: str, catalog: Catalog, tz: ZoneInfo
 ) -> None:
-    """One key per case, a new version per step."""
+    """One key per case, a new version per step (from the step's own run)."""
+    made = trail_artifact(case, trail, waiting, catalog, tz)
     await acreate_markdown_artifact(
-        key=trail_key(case.case_no),
-        markdown=trail_markdown(case, trail, waiting, catalog, tz),
-        description=f"{case.case_no} {case.item_name} 办理轨迹",
+        key=made.key, markdown=str(made.data), description=made.description
     )

@@ -18,10 +18,11 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 
 from gridgov import clock
+from gridgov.flows.boards import board_views
 from gridgov.flows.launch import Mode, reconcile
 from gridgov.ledger import holds
 from gridgov.runtime import default_runtime
-from gridgov.tasks.casework import deliver_notifications, publish_boards, sweep_ledger
+from gridgov.tasks.casework import deliver_notifications, publish_ladder_steps, sweep_ledger
 
 # A killed sweep's hold expires after this; a sweep of 10,000 due cases takes well under it.
 SWEEP_LEASE = timedelta(minutes=5)
@@ -51,7 +52,9 @@ async def supervise(now: datetime | None = None) -> State[Any]:
         owed = await reconcile(rt, clock.now(), Mode(rt.settings.launch_mode))
         # After the sweep's transaction: boards, ladder events, tags and trails (gridgov.boards).
         await asyncio.gather(
-            deliver_notifications(None), publish_boards(actions, moment, flow_run.get_id())
+            deliver_notifications(None),
+            publish_ladder_steps(actions, moment),
+            board_views(moment, flow_run.get_id()),
         )
         done = clock.now()
     finally:

@@ -8,7 +8,7 @@ from datetime import datetime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from gridgov.boards.publish import Published, publish_after_sweep
+from gridgov.boards.publish import Published, publish_ladder
 from gridgov.boards.trail import publish_trail
 from gridgov.domain.commands import Answer
 from gridgov.domain.routing import UnsatisfiedPolicy
@@ -64,9 +64,8 @@ async def publish_case_trail(outcome: StepOutcome) -> None:
 
 
 # Not retried: a failed publish loses no ledger work and the next sweep publishes again.
-@task(name="publish-boards", cache_policy=NO_CACHE)
-async def publish_boards(
-    actions: list[SweepAction], now: datetime, sweep_run: str | None = None
-) -> Published:
-    """Board artifacts, ladder events, and the most severe cases' tags and trails."""
-    return await publish_after_sweep(default_runtime(), actions, now, sweep_run=sweep_run)
+@task(name="publish-ladder", cache_policy=NO_CACHE)
+async def publish_ladder_steps(actions: list[SweepAction], now: datetime) -> Published:
+    """Ladder events, and the most severe cases' tags and trails (the boards are the
+    ``board-督办看板`` subflow's)."""
+    return await publish_ladder(default_runtime(), actions, now)
