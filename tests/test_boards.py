@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.logging.handlers import APILogHandler
 from prefect.client.schemas.filters import (
     ArtifactCollectionFilter,
     ArtifactCollectionFilterKey,
@@ -21,6 +20,7 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.logging.handlers import APILogHandler
 
 from gridgov.boards.labels import (
     artifact_key,
@@ -111,7 +111,7 @@ async def test_sweep_publishes_boards_events_and_tags(rt: Runtime) -> None:
     other = next(d for d in sorted(rt.catalog.departments) if d != it.lead_department)
     assert "当前没有超期或临期案件" in await _artifact(dept_key(other))
     # Rows link to the case's runs through the Runs page's tag filter (no read per case).
-    assert f"/runs?tag=case%3A{case.case_no})" in district
+    assert f"/v2/runs?tags=case%3A{case.case_no})" in district
     # The board flow's newest run logs the index: every non-empty board, its newest version.
     await APILogHandler.aflush()  # run logs are sent in batches
     async with get_client() as client:
@@ -130,7 +130,8 @@ async def test_sweep_publishes_boards_events_and_tags(rt: Runtime) -> None:
         )
     index = "\n".join(x.message for x in logs)
     assert "全区督办看板:共 1 件(升级 1) → " in index
-    assert f"/artifacts/artifact/{newest[0].latest_id}" in index
+    assert f"/v2/artifacts/artifact/{newest[0].latest_id}" in index
+    assert f"{case.case_no} · {it.name_zh}" in index  # the district's most urgent, listed
     assert board_runs[0].state is not None and board_runs[0].state.is_completed()
     # A second sweep at the same moment changes nothing: no board is rewritten.
     again = await supervise(later, return_state=True)

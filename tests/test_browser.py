@@ -1,9 +1,12 @@
 """A district supervisor's view, checked in headless Chromium (Debian's ``chromium``).
 
-A real ``prefect server`` (own PREFECT_HOME, free port: the test harness serves no UI) and
-the gateway on uvicorn. After a re-route, a run through a deployment and a sweep:
+The production harness's real ``prefect server`` (``tests/production/harness.py``, here with
+its UI) and the gateway on uvicorn. After a re-route, a run through a deployment and a sweep,
+in Prefect 3.8.8's default UI (``/v2``):
 
-* the ``board-district`` artifact page shows the overdue case, in Chinese;
+* two clicks from the sidebar — *Flows*, then the *Last run* of ``board-督办看板`` — show the
+  board index and the district's most urgent cases (the overdue one among them); its link
+  opens the ``board-district`` version, which shows the overdue case in Chinese;
 * the Runs page's tag filter on ``holder:<new department>`` finds the re-routed case;
 * the deployment's page lists its run (plain Completed: not hidden by the default filter);
 * the gateway's ``/board`` page, after the login form, shows the overdue case.
@@ -14,24 +17,18 @@ with generous deadlines: nothing here measures speed.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from gridgov.domain.enums import Role, Tier
 from gridgov.domain.lifecycle import Actor, EventKind
 from tests.conftest import at
+from tests.production.harness import PrefectServer, prefect_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,70 +45,19 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def prefect_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``prefect server start`` with the UI, on a free port; killed with its process group."""
-    home = tmp_path_factory.mktemp("prefect-ui-home")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
-        "PREFECT_SERVER_API_PORT": str(port),
-    }
-    log = (home / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                if httpx.get(f"{base}/api/health", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"prefect server did not start: see {home}/server.log")
-            time.sleep(0.5)
-        yield base
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
+def prefect_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """The harness's ``prefect server`` with its UI, own home, free port; killed after."""
+    with prefect_server(tmp_path_factory.mktemp("e-browser"), ui=True) as server:
+        yield server
 
 
 @pytest.fixture
 def browser_rt(
-    prefect_ui: str, tmp_path: Path, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_ui: PrefectServer,
+    tmp_path: Path,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Any]:
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
@@ -123,7 +69,7 @@ def browser_rt(
     monkeypatch.setenv("GRIDGOV_SPOT_CHECK_SHARE", "0")
     reset_runtime()
     with temporary_settings(
-        updates={PREFECT_API_URL: f"{prefect_ui}/api", PREFECT_UI_URL: prefect_ui}
+        updates={PREFECT_API_URL: prefect_ui.api_url, PREFECT_UI_URL: prefect_ui.ui_url}
     ):
         yield default_runtime()
     default_runtime().engine.dispose()
@@ -140,20 +86,23 @@ def _answer(kind: EventKind, key: str, role: str, **unit_and_payload: Any) -> An
 
 
 async def test_supervisor_finds_overdue_cases_in_prefect_ui_and_board_page(
-    prefect_ui: str, browser_rt: Any
+    prefect_ui: PrefectServer, browser_rt: Any
 ) -> None:
     from playwright.async_api import async_playwright
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
+    from prefect.logging.handlers import APILogHandler
 
     from gridgov.api.app import create_app
     from gridgov.api.keystore import create_key
+    from gridgov.flows.boards import BOARD_FLOW
     from gridgov.flows.items import item_flow
     from gridgov.flows.launch import Launcher
     from gridgov.flows.supervision import supervise
     from tests.api_support import serve
     from tests.test_flows import item, new
 
+    ui = prefect_ui.ui_url
     rt = browser_rt
     it = item(rt, Tier.DEPARTMENT)
     lead = it.lead_department
@@ -198,6 +147,7 @@ async def test_supervisor_finds_overdue_cases_in_prefect_ui_and_board_page(
     assert state.is_completed() and state.name == "Completed"
     later = at(2026, 11, 30, 9)
     await supervise(later)
+    await APILogHandler.aflush()  # the board run's log is what the supervisor reads first
     assert rt.book.get(waiting.case_no).supervision_level == "escalated"
     key, _ = create_key(rt.book.factory, rt.catalog, Role.SUPERVISOR, "区督查室")
 
@@ -211,38 +161,40 @@ async def test_supervisor_finds_overdue_cases_in_prefect_ui_and_board_page(
             page = await browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(WAIT_MS)
             try:
-                # 1. The district board artifact shows the overdue case, in Chinese.
-                # The key's page lists its versions, newest first: open the newest.
-                await page.goto(f"{prefect_ui}/artifacts/key/board-district")
-                await page.locator("a[href*='/artifacts/artifact/']").first.click()
+                # 1. Two clicks from the sidebar: Flows, then the board flow's Last run.
+                await page.goto(ui)  # Prefect 3.8.8 opens its default UI (/v2) here
+                await page.get_by_role("link", name="Flows", exact=True).click()  # click 1
+                row = page.locator("tr", has_text=BOARD_FLOW)
+                await row.wait_for()
+                await page.screenshot(path=str(SHOTS / "1-flows-page.png"), full_page=True)
+                await row.get_by_role("link", name="督办看板 @ 2026-11-30 09:00").click()  # 2
+                await page.get_by_text("全区督办看板:共 2 件").wait_for()
                 await page.get_by_text(waiting.case_no).first.wait_for()
-                await page.get_by_text("升级").first.wait_for()
-                await page.screenshot(path=str(SHOTS / "1-board-artifact.png"), full_page=True)
+                await page.screenshot(path=str(SHOTS / "2-board-run-log.png"), full_page=True)
+                # Its first link opens the newest version of the district board (a new tab).
+                async with page.context.expect_page() as opened:
+                    await page.locator("a[href*='/v2/artifacts/artifact/']").first.click()
+                board = await opened.value
+                board.set_default_timeout(WAIT_MS)
+                await board.get_by_text(waiting.case_no).first.wait_for()
+                await board.get_by_text("升级").first.wait_for()
+                await board.get_by_text("北京时间 UTC+8").first.wait_for()
+                await board.screenshot(path=str(SHOTS / "3-board-artifact.png"), full_page=True)
+                await board.close()
 
                 # 2. The Runs page's tag filter on the new holder finds the re-routed case.
-                await page.goto(f"{prefect_ui}/runs")
-                await page.get_by_text(no).first.wait_for()
-                tags_button = page.locator(".flow-run-tags-input button").first
-                await tags_button.focus()
-                await page.keyboard.press("Space")
-                box = page.get_by_placeholder("Search or enter new tag")
-                await box.fill(f"holder:{other}")
-                await page.get_by_role("option", name=f"holder:{other}").first.click()
-                await page.keyboard.press("Escape")
-                await page.wait_for_url(f"**tag=holder:{other}*")
+                await page.goto(f"{ui}/v2/runs?tags=holder:{other}")
+                await page.get_by_text(f"{no} · {it.name_zh}").first.wait_for()
                 deadline = time.monotonic() + WAIT_MS / 1000
-                rows = page.locator(".state-list-item")
-                while await rows.filter(has_text=waiting.case_no).count() > 0:
+                while await page.get_by_text(waiting.case_no).count() > 0:
                     assert time.monotonic() < deadline, "the tag filter kept the other case"
                     await page.wait_for_timeout(500)
-                await rows.filter(has_text=no).first.wait_for()
-                await page.locator("h1, .page-heading, body").first.click(position={"x": 5, "y": 5})
-                await page.screenshot(path=str(SHOTS / "2-runs-holder-tag.png"), full_page=True)
+                await page.screenshot(path=str(SHOTS / "4-runs-holder-tag.png"), full_page=True)
 
                 # 3. The deployment's page lists its run (plain Completed is not filtered out).
-                await page.goto(f"{prefect_ui}/deployments/deployment/{dep_id}?tab=Runs")
+                await page.goto(f"{ui}/v2/deployments/deployment/{dep_id}")
                 await page.get_by_text(f"{no} · {it.name_zh} · acknowledged").first.wait_for()
-                await page.screenshot(path=str(SHOTS / "3-deployment-runs.png"), full_page=True)
+                await page.screenshot(path=str(SHOTS / "5-deployment-runs.png"), full_page=True)
 
                 # 4. The gateway's board page, after the login form.
                 await page.goto(f"{gateway}/board")
@@ -251,7 +203,8 @@ async def test_supervisor_finds_overdue_cases_in_prefect_ui_and_board_page(
                 await page.locator("#board").get_by_text(waiting.case_no).wait_for()
                 body = await page.inner_text("body")
                 assert "北京时间 UTC+8" in body and it.name_zh in body and "升级" in body
-                await page.screenshot(path=str(SHOTS / "4-board-page.png"), full_page=True)
+                assert "尚未录入 2027 年" in body or "节假日" not in body
+                await page.screenshot(path=str(SHOTS / "6-board-page.png"), full_page=True)
                 cookies = await page.context.cookies()
                 board_cookie = next(c for c in cookies if c["name"] == "gg_board")
                 assert board_cookie["httpOnly"] and board_cookie["sameSite"] == "Strict"

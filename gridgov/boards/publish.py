@@ -87,16 +87,22 @@ class BoardLink:
     written: bool
 
 
+# Prefect 3.8.8 serves its default UI (the one ``/`` opens) under ``/v2``. Its Runs page with a
+# ``tags`` filter spans all time; the older UI's (``/runs?tag=``) only the past 7 days, which
+# hides the runs of a case overdue for weeks.
+UI_V2 = "v2"
+
+
 def _ui_base() -> str | None:
     base = PREFECT_UI_URL.value()
-    return str(base).rstrip("/") if base else None
+    return f"{str(base).rstrip('/')}/{UI_V2}" if base else None
 
 
 def case_runs_url(case_no: str) -> str | None:
     """The case's runs, newest first (the Runs page filtered on its ``case:`` tag): a link
     that costs no API read per case, unlike looking up each case's latest run."""
     base = _ui_base()
-    return f"{base}/runs?tag={quote(case_tag(case_no))}" if base else None
+    return f"{base}/runs?tags={quote(case_tag(case_no))}" if base else None
 
 
 def artifact_url(artifact_id: UUID | str) -> str | None:

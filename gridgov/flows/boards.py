@@ -3,13 +3,14 @@
 A subflow of ``supervise``. Its name sorts first on the Prefect UI's *Flows* page (A→Z), whose
 *Last run* column links its newest run: so *Flows → Last run* (two clicks from the sidebar)
 opens a run whose log (the run page's default tab) lists every board in Chinese — counts by
-ladder level and a link to the board's newest version. Its Artifacts tab holds the boards
-written by that sweep. See docs/boards.md.
+ladder level and a link to the board's newest version — and the district's most urgent
+cases. Its Artifacts tab holds the boards written by that sweep. See docs/boards.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -20,10 +21,11 @@ from prefect.states import Completed
 
 from gridgov.boards.labels import local
 from gridgov.boards.publish import artifact_url, publish_boards, read_all
-from gridgov.boards.render import index_line
+from gridgov.boards.render import index_line, text_lines
 from gridgov.runtime import default_runtime
 
 BOARD_FLOW = "board-督办看板"  # "board-" sorts before every other flow name of ours
+URGENT = 10  # the district's most urgent cases, listed in the log itself
 
 
 def _board_run_name() -> str:
@@ -50,6 +52,21 @@ async def board_views(now: datetime, sweep_run: str | None = None) -> State[Any]
         log.info("%s", index_line(board.title, board.snapshot, url))
     if quiet:
         log.info("其余 %d 块看板(部门或社区)当前没有超期或临期案件。", len(quiet))
+    urgent = boards.district.entries[:URGENT]
+    if urgent:
+        log.info("全区最紧急的 %d 件:", len(urgent))
+    for ln in text_lines(replace(boards.district, entries=urgent), rt.catalog, rt.calendar.tz):
+        log.info(
+            "%s · %s · %s · %s · %s · 超期 %s · %s · %s",
+            ln.case_no,
+            ln.item,
+            ln.holder,
+            ln.community,
+            ln.level,
+            ln.late,
+            ln.waits,
+            ln.due,
+        )
     written = sum(b.written for b in links)
     return Completed(
         message=f"{written} 块看板已更新,{len(links) - written} 块内容无变化未重写",

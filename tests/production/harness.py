@@ -121,7 +121,12 @@ class PrefectServer:
     home: Path
     port: int = field(default_factory=free_port)
     database_url: str | None = None
+    ui: bool = False  # serve the UI too (tests/test_browser.py)
     proc: Proc | None = None
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -140,6 +145,9 @@ class PrefectServer:
         )
         if self.database_url:
             env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = self.database_url
+        if self.ui:
+            env["PREFECT_SERVER_UI_ENABLED"] = "true"
+            env["PREFECT_UI_URL"] = self.ui_url
         return env
 
     def start(self) -> PrefectServer:
@@ -155,7 +163,7 @@ class PrefectServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--no-ui",
+                *(() if self.ui else ("--no-ui",)),
             ],
             self.env(),
             self.home / "server.log",
@@ -199,8 +207,12 @@ def gridgov_serve(
 
 
 @contextmanager
-def prefect_server(tmp: Path, database_url: str | None = None) -> Iterator[PrefectServer]:
-    server = PrefectServer(tmp / f"prefect-{uuid.uuid4().hex[:6]}", database_url=database_url)
+def prefect_server(
+    tmp: Path, database_url: str | None = None, *, ui: bool = False
+) -> Iterator[PrefectServer]:
+    server = PrefectServer(
+        tmp / f"prefect-{uuid.uuid4().hex[:6]}", database_url=database_url, ui=ui
+    )
     try:
         yield server.start()
     finally:
