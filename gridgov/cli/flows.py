@@ -159,5 +159,6 @@ def demo(days: Annotated[int, typer.Option(min=1, max=10)] = 3) -> None:
         "http://127.0.0.1:4200/runs — filter by tag (holder:AJ, overdue, tier:3, community:…) "
         "or search a case number; each case has a markdown artifact (key case-<number>) with "
         "its trail, and every sweep publishes the 督办 boards (keys board-district, "
-        "board-dept-<code>, board-community-<code>; see docs/boards.md)."
+        "board-dept-<code>, board-community-<code>): in the UI, Flows → Last run of "
+        "board-督办看板 lists them all (see docs/boards.md)."
     )
