@@ -261,3 +261,39 @@ def test_migration_keeps_sealed_hashes_and_computes_the_missing_ones_once(
     )
     assert verify(engine, load_public(trail.public)).ok
     assert seal(engine, load_private(trail.private), now=NOW).note == ""  # said once
+
+
+def test_the_hash_rule_is_the_same_whatever_form_a_writer_holds_the_values_in() -> None:
+    """sha256(previous ‖ "\\n" ‖ json.dumps(row with µs times and the parsed payload, sorted,
+    compact, unescaped)): as sealed by 0008's checkpoints, whether the writer holds aware
+    datetimes (any zone), SQLite's stored text, ISO text, payload objects or JSON text."""
+    import hashlib
+    import json
+    from zoneinfo import ZoneInfo
+
+    from gridgov.ledger.chain import _Canon, _hash, _us
+    from gridgov.ledger.rows import json_text, sqlite_time
+
+    at = datetime(2026, 10, 19, 9, 30, 1, 123456, tzinfo=ZoneInfo("Asia/Shanghai"))
+    rec = datetime(2026, 10, 19, 1, 30, 2, 7, tzinfo=UTC)
+    payload = {"rating": "满意", "amount": 2.5, "a": [1, None, True]}
+    head = [7, 3, "rated", "市民", "citizen", None, "ZQ-S1-C1"]
+    tail = ["handled", "rated"]
+    us = tuple(int(t.timestamp()) * 1_000_000 + t.microsecond for t in (at, rec))
+    old = json.dumps(
+        [*head, *us, *tail, payload, "k-1"],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    expected = hashlib.sha256(b"p" * 64 + b"\n" + old).hexdigest()
+    forms = [
+        (at, rec, payload),
+        (sqlite_time(at), sqlite_time(rec), json_text(payload)),
+        (at.astimezone(UTC).isoformat(), rec.isoformat(), json_text(payload)),
+        (at.astimezone(UTC).replace(tzinfo=None), rec, payload),  # a driver's naive UTC
+    ]
+    for a, r, p in forms:
+        row = (*head, a, r, *tail, p, "k-1")
+        assert _hash("p" * 64, _Canon().content(row)) == expected, (a, r, p)
+    assert _us(rec) == us[1]
