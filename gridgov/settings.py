@@ -72,6 +72,14 @@ class Settings(BaseSettings):
         le=86400,
         description="Seconds an owed run may wait before the sweep's reconciler starts it",
     )
+    owed_run_stale: int = Field(
+        default=300,
+        ge=1,
+        le=86400,
+        description="Seconds a started owed run may stay Scheduled/Pending/Running before the "
+        "reconciler starts it again (a worker killed mid-run leaves its runs Running); at "
+        "least the grace",
+    )
 
     seal_key_file: Path | None = Field(
         default=None,

@@ -50,17 +50,29 @@ SIGTERM_GRACE = 8.0  # seconds the runner gets to stop cleanly before the proces
 def serve(
     limit: Annotated[int, typer.Option(help="max concurrent flow runs")] = 8,
     poll: Annotated[int, typer.Option(help="seconds between polls for new runs")] = 2,
+    items: Annotated[
+        str | None,
+        typer.Option(help="comma-separated item codes: serve only their item flows"),
+    ] = None,
 ) -> None:
     """Serve every deployment of the one list (items, review and the recurring jobs:
-    supervise, citizen-clock, risk-patrols, monthly-assessment, seal-trail) from one process."""
+    supervise, citizen-clock, risk-patrols, monthly-assessment, seal-trail) from one process;
+    with ``--items``, only those items' flows besides review and the recurring jobs."""
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(poll))
+    from gridgov.domain.errors import InvalidInput
     from gridgov.flows.deployments import deployment_specs, runner_deployments
     from gridgov.runtime import default_runtime
 
     rt = default_runtime()
     rt.init_ledger()
+    chosen = None if items is None else {c.strip() for c in items.split(",") if c.strip()}
+    unknown = sorted((chosen or set()) - {i.code for i in rt.catalog.latest()})
+    if unknown:
+        raise InvalidInput(f"unknown item codes: {', '.join(unknown)}", field="--items")
     deps = runner_deployments(
-        deployment_specs(rt.catalog, rt.settings.supervise_every, rt.settings.seal_cron)
+        deployment_specs(
+            rt.catalog, rt.settings.supervise_every, rt.settings.seal_cron, items=chosen
+        )
     )
     console.print(
         f"serving {len(deps)} deployments, at most {limit} runs at once; "

@@ -131,8 +131,13 @@ def recurring_specs(
 
 
 def deployment_specs(
-    catalog: Catalog, supervise_every: int = SUPERVISE_EVERY, seal_cron: str = SEAL_CRON
+    catalog: Catalog,
+    supervise_every: int = SUPERVISE_EVERY,
+    seal_cron: str = SEAL_CRON,
+    items: set[str] | None = None,
 ) -> list[DeploymentSpec]:
+    """Every deployment; with ``items``, the item flows of those catalogue codes only (a
+    worker serving part of the catalogue; the recurring jobs and review are always there)."""
     specs = recurring_specs(supervise_every, seal_cron)
     specs.append(
         DeploymentSpec(
@@ -144,6 +149,8 @@ def deployment_specs(
         )
     )
     for item in catalog.latest():
+        if items is not None and item.code not in items:
+            continue
         specs.append(
             DeploymentSpec(
                 flow_name(item.code),

@@ -86,9 +86,14 @@ def prefect_configured() -> bool:
 
 
 class Launcher:
-    def __init__(self, rt: Runtime, mode: LaunchMode = LaunchMode.INLINE) -> None:
+    def __init__(
+        self, rt: Runtime, mode: LaunchMode = LaunchMode.INLINE, timeout: float | None = None
+    ) -> None:
+        """``timeout``: seconds to wait for Prefect to accept a run (default the gateway's
+        ``GRIDGOV_LAUNCH_TIMEOUT``; the reconciler, with nobody waiting, waits longer)."""
         self.rt = rt
         self.mode = mode
+        self.timeout = rt.settings.launch_timeout if timeout is None else timeout
 
     async def report(
         self,
@@ -145,7 +150,7 @@ class Launcher:
             run_id = str(details.flow_run_id) if details.flow_run_id else None
             waits = await waits_of(state, case.case_no)
             return Started(self.mode, flow_run_id=run_id, state=state.name, waits=waits)
-        timeout = self.rt.settings.launch_timeout
+        timeout = self.timeout
         try:
             run = await asyncio.wait_for(self._deployment(case, answer, at, key, attempt), timeout)
         except Exception as exc:  # Prefect down, slow or refusing: the run stays owed
@@ -205,14 +210,20 @@ class Reconciled:
 
 async def reconcile(rt: Runtime, now: datetime, mode: Mode) -> Reconciled:
     """Start every run owed for longer than the grace (never started, Crashed, Failed, or lost
-    with a killed worker). Runs still in flight are left alone until they are stale."""
+    with a killed worker). Runs still in flight are left alone until they are stale.
+
+    Each start may take up to 30 s, not the gateway's 1.5 s: nobody waits for the answer, and
+    on a loaded stack (load 13, issue 12's fault test) Prefect took longer than 1.5 s to accept
+    a run, so every sweep timed out on its first start and stopped there."""
     grace = timedelta(seconds=rt.settings.owed_run_grace)
-    stale = max(grace * 5, timedelta(minutes=5))
+    stale = max(grace, timedelta(seconds=rt.settings.owed_run_stale))
     due = await asyncio.to_thread(overdue, rt.book.factory, now, grace)
     if not due:
         return Reconciled()
     # A record-only gateway (mode none) still wants its runs: the reconciler starts them.
-    launcher = Launcher(rt, Mode.AUTO if mode == Mode.NONE else mode)
+    launcher = Launcher(
+        rt, Mode.AUTO if mode == Mode.NONE else mode, max(rt.settings.launch_timeout, 30.0)
+    )
     states = await _run_states([o.flow_run_id for o in due if o.flow_run_id], mode)
     if states is None:
         return Reconciled(waiting=len(due))  # Prefect unreachable: try again next sweep

@@ -182,9 +182,16 @@ class PrefectServer:
 
 
 def gridgov_serve(
-    server: PrefectServer, ledger_url: str, log: Path, limit: int = 4, **env: str
+    server: PrefectServer,
+    ledger_url: str,
+    log: Path,
+    limit: int = 4,
+    items: list[str] | None = None,
+    **env: str,
 ) -> Proc:
-    """``gridgov serve`` against ``server`` and the ledger at ``ledger_url``."""
+    """``gridgov serve`` against ``server`` and the ledger at ``ledger_url``; with ``items``,
+    only those item flows (registering ~190 deployments is most of a serve's start-up)."""
+    only = ["--items", ",".join(items)] if items else []
     return Proc(
         "gridgov-serve",
         [
@@ -194,6 +201,7 @@ def gridgov_serve(
             str(limit),
             "--poll",
             "1",
+            *only,
         ],
         base_env(
             PREFECT_HOME=str(server.home),

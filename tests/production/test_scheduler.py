@@ -91,10 +91,12 @@ def test_server_scheduler_runs_the_sweep_that_escalates(pg_ledger: Runtime, tmp_
     assert "escalated" not in [e.kind for e in pg_ledger.book.trail(case_no)]
     ledger_url = pg_ledger.engine.url.render_as_string(hide_password=False)
     with pg_database(PG_URL) as prefect_db, prefect_server(tmp_path, prefect_db) as server:
+        items = sorted({pg_ledger.book.get(no).item_code for no in (case_no, stranded)})
         serve = gridgov_serve(
             server,
             ledger_url,
             tmp_path / "serve.log",
+            items=items,  # registering ~190 item deployments was most of serve's start-up
             GRIDGOV_SUPERVISE_EVERY="15",
             GRIDGOV_OWED_RUN_GRACE="5",
         )
