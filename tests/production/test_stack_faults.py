@@ -1,0 +1,335 @@
+"""The production stack under faults (issue 12), lean: a real ``prefect server`` on its own
+PostgreSQL database, two workers (``gridgov serve``, the item's flows, review and the
+recurring jobs), the gateway with two uvicorn workers in deployment mode, a PostgreSQL ledger
+and a local webhook receiver. Cases are driven through the gateway with their answers while:
+
+* the gateway is ``kill -9``-ed during a burst of concurrent creates (clients retry with the
+  same idempotency keys),
+* one worker is ``kill -9``-ed (with its flow-run processes) right after a burst of answers,
+* the Prefect server is stopped while the reviews come in, and started again,
+* a sweep is ``kill -9``-ed mid-transaction (blocked on a row lock the test holds).
+
+Afterwards every case is closed (its answers imply it), no event is duplicated, no notice is
+posted twice, no owed run is left, and each case the killed sweep was working on got its
+ladder exactly once. Run it with ``GRIDGOV_STACK_FAULTS=1`` (see pytestmark for why it is
+not in the default suite); ``benchmarks/stack.py --cases 200`` drives 200 cases through the
+same stack without faults.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from gridgov import clock
+from gridgov.domain.enums import Role
+from gridgov.domain.lifecycle import Actor, EventKind
+from gridgov.ledger.models import Case, CaseEvent, Notification, OwedRun
+from gridgov.runtime import Runtime
+from tests.api_support import World, build_world
+from tests.conftest import PG_URL
+from tests.production.harness import (
+    Proc,
+    base_env,
+    free_port,
+    gridgov_serve,
+    pg_database,
+    prefect_server,
+    wait_for,
+)
+
+pytestmark = [
+    pytest.mark.production,
+    pytest.mark.postgres,
+    # Measured 10 min on the shared CI machine at load 13 (every flow run is a process of its
+    # own under Prefect's runner): too slow for the suite's 20-minute budget, so it runs when
+    # asked (GRIDGOV_STACK_FAULTS=1), as the lead or an operator does before a release.
+    pytest.mark.skipif(
+        not os.environ.get("GRIDGOV_STACK_FAULTS"),
+        reason="the fault-injection stack test runs with GRIDGOV_STACK_FAULTS=1 (~10 min)",
+    ),
+]
+
+N = 6  # cases through the whole loop (the benchmark drives 200)
+LOOP = [
+    "created",
+    "dispatched",
+    "acknowledged",
+    "arrived",
+    "handled",
+    "review_started",
+    "review_passed",
+    "closed",
+]
+
+
+@contextmanager
+def webhook() -> Iterator[tuple[str, Counter[str]]]:
+    """A local receiver counting posts by idempotency key."""
+    posts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                posts[self.headers["Idempotency-Key"]] += 1
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", posts
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def gateway(env: dict[str, str], log: Path) -> tuple[Proc, str]:
+    port = free_port()
+    proc = Proc(
+        "gateway",
+        [
+            str(Path(sys.executable).parent / "gridgov"),
+            "api",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env,
+        log,
+    ).start()
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.alive(), proc.tail()
+        return httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+
+    wait_for("the gateway", up, timeout=120)
+    return proc, base
+
+
+def status(rt: Runtime, no: str) -> str:
+    return rt.book.get(no).status
+
+
+def answer(http: httpx.Client, w: World, who: str, path: str, body: object = None) -> int:
+    r = http.post(path, json=body, headers=w.auth(who))
+    assert r.status_code in (200, 201, 202), r.text
+    return r.status_code
+
+
+def sweep_killed_mid_transaction(
+    rt: Runtime, item_code: str, ledger_url: str, log: Path
+) -> list[str]:
+    """Fresh dispatched cases whose whole ladder is due at ``later``; a sweep at ``later`` in
+    its own process blocks on a row lock the test holds, and is killed there. Returns the
+    cases (a finishing sweep must then act on each exactly once)."""
+    grid = min((u for u in rt.catalog.territory.values() if u.kind == "grid"), key=lambda u: u.code)
+    now = clock.now()
+    nos = []
+    for k in range(3):
+        c = rt.book.open_case(
+            {"item_code": item_code, "community": grid.parent, "source": "patrol", "reporter": "p"},
+            Actor(Role.PATROLLER, "p"),
+            now,
+            f"kill-sweep-open-{k}",
+        ).case
+        rt.book.act(c.case_no, EventKind.DISPATCHED, Actor(Role.DISPATCHER, "d"), now, f"ks-d{k}")
+        nos.append(c.case_no)
+    later = now + timedelta(days=40)  # due for this sweep only, not for the scheduled ones
+    app = "gridgov_c_killed_sweep"
+    url = make_url(ledger_url).update_query_dict({"application_name": app})
+    code = (
+        "import sys; from datetime import datetime; from gridgov.runtime import default_runtime;"
+        " from gridgov.ledger.supervision import sweep;"
+        " sweep(default_runtime().book, datetime.fromisoformat(sys.argv[1]))"
+    )
+    engine = create_engine(ledger_url)
+    try:
+        with engine.connect() as holder:
+            holder.begin()
+            holder.execute(
+                text("select id from cases where case_no = :n for update"), {"n": nos[-1]}
+            )
+            killed = Proc(
+                "killed-sweep",
+                [sys.executable, "-c", code, later.isoformat()],
+                base_env(GRIDGOV_DATABASE_URL=url.render_as_string(hide_password=False)),
+                log,
+            ).start()
+
+            def blocked() -> bool:
+                assert killed.alive(), killed.tail()
+                with engine.connect() as probe:
+                    n = probe.scalar(
+                        text(
+                            "select count(*) from pg_stat_activity where application_name = :a "
+                            "and wait_event_type = 'Lock'"
+                        ),
+                        {"a": app},
+                    )
+                return bool(n)
+
+            wait_for("the sweep to block mid-transaction", blocked, timeout=120, every=0.2)
+            killed.kill_group()
+            holder.rollback()
+    finally:
+        engine.dispose()
+    with rt.book.factory() as s:
+        ladder = s.scalar(
+            select(func.count())
+            .select_from(CaseEvent)
+            .join(Case)
+            .where(Case.case_no.in_(nos), CaseEvent.kind == EventKind.REMINDED.value)
+        )
+    assert ladder == 0  # the killed transaction left nothing
+    from gridgov.ledger.supervision import sweep
+
+    sweep(rt.book, later)
+    return nos
+
+
+def test_stack_survives_kills_and_an_outage(pg_ledger: Runtime, tmp_path: Path) -> None:
+    rt = pg_ledger
+    w = build_world(rt)
+    ledger_url = rt.engine.url.render_as_string(hide_password=False)
+    with (
+        webhook() as (hook, posts),
+        pg_database(PG_URL, prefix="c_prefect") as prefect_db,
+        prefect_server(tmp_path, prefect_db) as server,
+    ):
+        knobs = dict(
+            GRIDGOV_WEBHOOK_URL=hook,
+            GRIDGOV_SUPERVISE_EVERY="20",
+            GRIDGOV_OWED_RUN_GRACE="5",
+            GRIDGOV_OWED_RUN_STALE="30",
+        )
+        workers = [
+            gridgov_serve(
+                server, ledger_url, tmp_path / f"serve{i}.log", items=[w.item.code], **knobs
+            )
+            for i in (1, 2)
+        ]
+        genv = base_env(
+            PREFECT_HOME=str(server.home),
+            PREFECT_API_URL=server.api_url,
+            GRIDGOV_DATABASE_URL=ledger_url,
+            GRIDGOV_HOME=str(tmp_path / "gateway"),
+            GRIDGOV_LAUNCH_MODE="deployment",
+        )
+        gw, base = gateway(genv, tmp_path / "gateway.log")
+        try:
+            # 1. A burst of concurrent creates; the gateway is killed as the first lands.
+            bodies = [
+                w.new_case(source="patrol", reporter="grid-worker-7", description=f"stack {i}")
+                for i in range(N)
+            ]
+
+            def create(i: int, url: str) -> httpx.Response | None:
+                headers = {**w.auth("patroller"), "Idempotency-Key": f"stack-create-{i}"}
+                try:
+                    return httpx.post(
+                        f"{url}/v1/cases", json=bodies[i], headers=headers, timeout=60
+                    )
+                except httpx.TransportError:
+                    return None
+
+            with ThreadPoolExecutor(N) as pool:
+                first = [pool.submit(create, i, base) for i in range(N)]
+
+                def landed() -> bool:
+                    with rt.book.factory() as s:
+                        return bool(s.scalar(select(func.count()).select_from(Case)))
+
+                wait_for("a create to be recorded", landed, timeout=120, every=0.02)
+                gw.kill_group()
+            lost = sum(f.result() is None for f in first)
+            gw, base = gateway(genv, tmp_path / "gateway2.log")
+            retried = [create(i, base) for i in range(N)]  # the clients retry, same keys
+            assert all(r is not None and r.status_code in (200, 201, 202) for r in retried)
+            nos = sorted({r.json()["case"]["case_no"] for r in retried if r is not None})
+            assert len(nos) == N, nos  # one case per key, however the burst ended
+            with rt.book.factory() as s:
+                assert s.scalar(select(func.count()).select_from(Case)) == N
+
+            # 2. Answers; one worker is killed with its runs right after half of them.
+            http = httpx.Client(base_url=base, timeout=60)
+            for k, no in enumerate(nos):
+                wait_for(f"{no} dispatched", lambda no=no: status(rt, no) == "dispatched", 300)
+                answer(http, w, "lead", f"/v1/cases/{no}/acknowledge")
+                answer(http, w, "lead", f"/v1/cases/{no}/arrive")
+                answer(http, w, "lead", f"/v1/cases/{no}/complete", {"evidence": ["photo://x"]})
+                if k == N // 2:
+                    workers[0].kill_group()
+
+            # 3. The Prefect server stops while the reviews come in; the steps are recorded.
+            for no in nos:
+                wait_for(f"{no} under review", lambda no=no: status(rt, no) == "under_review", 300)
+            server.stop()
+            pending = [answer(http, w, "reviewer", f"/v1/cases/{no}/review-pass") for no in nos]
+            assert pending == [202] * N  # recorded, run pending
+            server.start()
+            http.close()
+
+            def converged() -> bool:
+                assert workers[1].alive(), workers[1].tail()
+                with rt.book.factory() as s:
+                    open_owed = s.scalar(
+                        select(func.count())
+                        .select_from(OwedRun)
+                        .where(OwedRun.settled_at.is_(None))
+                    )
+                    unsent = s.scalar(
+                        select(func.count())
+                        .select_from(Notification)
+                        .where(Notification.status == "pending")
+                    )
+                return (
+                    all(status(rt, no) == "closed" for no in nos) and not open_owed and not unsent
+                )
+
+            wait_for("every case closed, every owed run settled, every notice sent", converged, 600)
+
+            # 4. A sweep killed mid-transaction wrote nothing; the next one acts once, and the
+            # scheduled sweeps deliver its notices.
+            swept = sweep_killed_mid_transaction(
+                rt, w.item.code, ledger_url, tmp_path / "killed.log"
+            )
+            wait_for("the ladder's notices sent", converged, 300)
+        finally:
+            for p in [*workers, gw]:
+                p.kill_group()
+
+    for no in nos:
+        kinds = [e.kind for e in rt.book.trail(no)]
+        assert [k for k in kinds if k in LOOP] == LOOP, (no, kinds)  # nothing twice
+        seqs = [e.seq for e in rt.book.trail(no)]
+        assert seqs == list(range(1, len(seqs) + 1))
+    for no in swept:
+        steps = Counter(e.kind for e in rt.book.trail(no))
+        assert (steps["reminded"], steps["supervised"], steps["escalated"]) == (1, 1, 1), steps
+    with rt.book.factory() as s:
+        sent = set(s.scalars(select(Notification.idempotency_key)).all())
+        statuses = set(s.scalars(select(Notification.status)).all())
+    assert statuses == {"sent"}
+    assert set(posts) == sent and set(posts.values()) == {1}, posts.most_common(3)
+    print(f"stack: {N} cases, {lost} creates cut off by the gateway kill, {len(posts)} notices")
