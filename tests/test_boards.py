@@ -63,7 +63,7 @@ def test_labels_speak_chinese_and_local_time() -> None:
     assert holiday_note_zh((), 0) is None
     assert holiday_note_zh((2027,), 3) == (
         "尚未录入 2027 年的法定节假日安排;3 件案件的时限为临时计算(暂按周一至周五)。"
-        "请管理员录入节假日数据后执行 `gridgov calendar recount` 重算时限。"
+        "请管理员录入节假日数据后执行 gridgov calendar recount 重算时限。"
     )
 
 

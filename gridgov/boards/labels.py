@@ -113,7 +113,7 @@ def holiday_note_zh(missing_years: Sequence[int], provisional_cases: int) -> str
         parts.append(f"{provisional_cases} 件案件的时限为临时计算(暂按周一至周五)")
     if not parts:
         return None
-    return ";".join(parts) + "。请管理员录入节假日数据后执行 `gridgov calendar recount` 重算时限。"
+    return ";".join(parts) + "。请管理员录入节假日数据后执行 gridgov calendar recount 重算时限。"
 
 
 _KEY_BAD = re.compile(r"[^a-z0-9-]+")
