@@ -5,8 +5,8 @@
 
 Generates CSVs of closed and open cases (a 12345-hotline-like layout, local ISO times) in a
 temporary directory and, per case, imports one with ``gridgov import``'s code into a fresh
-ledger, then loads exactly the rows the import wrote (cases and case_events) into a second
-fresh ledger the plainest fast way, timing only the inserts:
+ledger, then loads exactly the rows the import wrote (cases, case_events, their event_hashes
+and timers) into a second fresh ledger the plainest fast way, timing only the inserts:
 
 * ``sorted``: rows in time order (exports list cases by number) into SQLite; raw = the
   driver's ``executemany`` with the importer's connection settings. Target ≥ 1.0 of raw.
@@ -52,6 +52,13 @@ from gridgov.settings import Settings
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 10, 1, 12, tzinfo=TZ)
+# What an import writes per case, (table, order): the raw loads copy exactly these rows.
+WRITTEN = (
+    ("cases", "id"),
+    ("case_events", "id"),
+    ("event_hashes", "case_id, seq"),
+    ("timers", "case_id"),
+)
 PG_URL = os.environ.get("GRIDGOV_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TYPES = {
     "暴露垃圾": "SJ-SR-001",
@@ -141,7 +148,7 @@ def ledger(directory: Path, name: str) -> tuple[Runtime, str]:
 
 
 def raw_copy(src: str, dst: str, chunk: int) -> tuple[float, int, int]:
-    """executemany the rows of ``src``'s cases and case_events into ``dst``; time inserts."""
+    """executemany the rows the import wrote in ``src`` (WRITTEN) into ``dst``; time inserts."""
     a, b = sqlite3.connect(src), sqlite3.connect(dst)
     for pragma in (
         "journal_mode=WAL",
@@ -151,12 +158,12 @@ def raw_copy(src: str, dst: str, chunk: int) -> tuple[float, int, int]:
     ):
         b.execute(f"PRAGMA {pragma}")
     spent, counts = 0.0, []
-    for table in ("cases", "case_events"):
+    for table, key in WRITTEN:
         cols = [r[1] for r in a.execute(f"PRAGMA table_info({table})")]
         sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        cur = a.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY id")
+        cur = a.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {key}")
         total = 0
-        while rows := cur.fetchmany(chunk * (4 if table == "case_events" else 1)):
+        while rows := cur.fetchmany(chunk * (1 if table in ("cases", "timers") else 4)):
             t0 = time.perf_counter()
             b.executemany(sql, rows)
             b.commit()
@@ -169,8 +176,8 @@ def raw_copy(src: str, dst: str, chunk: int) -> tuple[float, int, int]:
 
 
 def pg_raw_copy(src_schema: str, chunk: int) -> tuple[float, int, int]:
-    """COPY the cases and case_events of ``src_schema`` into a fresh ledger schema, a chunk
-    of cases (and their events) per transaction; time only the COPY into it and commits."""
+    """COPY the rows the import wrote in ``src_schema`` (WRITTEN) into a fresh ledger schema,
+    a chunk of cases (and their rows) per transaction; time only the COPY into it and commits."""
     import psycopg
 
     dst = f"bench_raw_{uuid.uuid4().hex[:8]}"
@@ -186,22 +193,24 @@ def pg_raw_copy(src_schema: str, chunk: int) -> tuple[float, int, int]:
                         (src_schema, t),
                     )
                 ]
-                for t in ("cases", "case_events")
+                for t, _ in WRITTEN
             }
             top = a.execute(f'SELECT coalesce(max(id), 0) FROM "{src_schema}".cases').fetchone()
-            spent, counts = 0.0, {"cases": 0, "case_events": 0}
+            spent, counts = 0.0, {t: 0 for t, _ in WRITTEN}
             for lo in range(0, int(top[0] if top else 0), chunk):
                 blocks: dict[str, list[bytes]] = {}
-                for t, key in (("cases", "id"), ("case_events", "case_id")):
+                for t, order in WRITTEN:
+                    key = "id" if t == "cases" else "case_id"
                     q = (
                         f'COPY (SELECT {", ".join(cols[t])} FROM "{src_schema}".{t} '
-                        f"WHERE {key} > {lo} AND {key} <= {lo + chunk} ORDER BY id) TO STDOUT"
+                        f"WHERE {key} > {lo} AND {key} <= {lo + chunk} ORDER BY {order}) "
+                        "TO STDOUT"
                     )
                     with a.cursor().copy(q) as out:
                         blocks[t] = [bytes(b) for b in out]
                 t0 = time.perf_counter()
                 with b.transaction():
-                    for t in ("cases", "case_events"):
+                    for t, _ in WRITTEN:
                         sql = f'COPY "{dst}".{t} ({", ".join(cols[t])}) FROM STDIN'
                         with b.cursor().copy(sql) as inn:
                             for block in blocks[t]:

@@ -388,3 +388,21 @@ def test_postgres_copy_writes_what_bound_rows_write(
     copied, bound = ledgers
     _check_every_step_written(copied)
     assert copied == bound
+
+
+def test_new_cases_of_a_chunk_are_numbered_in_time_order(runtime: Runtime, tmp_path: Path) -> None:
+    """A file not in time order: within a chunk the new cases are written (and numbered per
+    day) in the order they were opened, not the file's."""
+    csv = tmp_path / "late_first.csv"
+    csv.write_text(
+        "ticket_id,created_at,closed_at,deadline,state,agency,category,community_code,"
+        "grid_code,content,channel,lat,lon\n"
+        "HL-LATE,2026-10-09T15:00:00+08:00,,,open,市场监管,消费纠纷,GM-GM-GUANGMING,,a,12345,,\n"
+        "HL-EARLY,2026-10-09T09:00:00+08:00,,,open,市场监管,消费纠纷,GM-GM-GUANGMING,,b,12345,,\n",
+        encoding="utf-8-sig",
+    )
+    m = mapping(runtime, "hotline_mapping.yaml")
+    assert Importer(runtime.book, m, now=NOW).run(open_file(csv, m)).imported == 2
+    early, late = case(runtime, "HL-EARLY"), case(runtime, "HL-LATE")
+    assert (early.case_no, late.case_no) == ("C20261009-000001", "C20261009-000002")
+    assert early.id < late.id

@@ -304,6 +304,13 @@ class Importer:
                 values = self._new_cases(new, render)
             else:
                 values = values.take(np.flatnonzero(~is_known))
+            # New cases in time order (stable: a file in time order stays as it is): a chunk
+            # of a file not in time order then adds to the ledger's time-ordered indexes
+            # (case numbers, opening and event times, and the ids that follow time in most
+            # exports) in one sweep, not at random places (1.2-1.3x, docs/exchange.md).
+            order = np.argsort(new["created"].to_numpy(dtype=np.int64), kind="stable")
+            new = new.iloc[order].reset_index(drop=True)
+            values = values.take(order)
             above = store.max_case_id(conn)
             self._insert(conn, render, new, values)
             timers.derive(conn, Case.id > above)  # the new cases' 督办 timers, from their rows
