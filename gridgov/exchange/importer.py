@@ -1,9 +1,9 @@
 """The import run: source rows → ledger cases and trails, idempotent and all-or-nothing per row.
 
 Per chunk (20,000 rows by default): validate every row first (``prepare``), then, in one
-transaction, look the chunk's source ids up, insert the new cases with block case numbers (all
-the chunk's days in one reservation) and their trails, and append events to cases whose source
-row changed. A rejected row never
+transaction, look the chunk's source ids up, insert the new cases in time order with block case
+numbers (all the chunk's days in one reservation) and their trails, and append events to cases
+whose source row changed. A rejected row never
 reaches the transaction, so one bad row cannot spoil its chunk; a chunk that meets a
 concurrent writer (same source ids, same day counter, a case changed meanwhile) is rolled
 back and done again from the lookup. Ids that occur more than once in the source are held
