@@ -1,16 +1,21 @@
 """Read what an assessment needs from the ledger (never from Prefect's database).
 
-SQLAlchemy core selects of just the needed columns, rows taken raw from the driver (see
-``frame``). Timestamps (SQLite: naive-UTC strings, PostgreSQL: aware datetimes) become int64
-microseconds since the epoch in one vectorised pass; a missing moment becomes ``NEVER`` (the
-largest int64), so "happened before the cutoff" is a plain comparison and "never" compares as
-"not yet".
+SQLAlchemy core selects of just the needed columns, read through Arrow (ADBC, see
+``columnar.py``) where the ledger is a file or a PostgreSQL database, else with the rows taken
+raw from the Python driver (see ``frame``). Timestamps (SQLite: naive-UTC strings,
+PostgreSQL: aware datetimes) become int64 microseconds since the epoch in one vectorised pass;
+a missing moment becomes ``NEVER`` (the largest int64), so "happened before the cutoff" is a
+plain comparison and "never" compares as "not yet".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 import numpy as np
@@ -32,10 +37,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import Executable
 
+from gridgov.assessments.columnar import ArrowReader, arrow_errors, open_arrow
 from gridgov.assessments.period import Window
 from gridgov.domain.enums import OPEN_STATUSES, Role
 from gridgov.ledger.models import Case, CaseEvent, CatalogItem, Department, TerritoryUnit
 
+log = logging.getLogger(__name__)
 NEVER = np.iinfo(np.int64).max
 # Events the counting rules look at. Reminders, notices, review starts and passes and closures
 # stay in the database (closures are on the case row); fewer rows is most of the read time.
@@ -71,8 +78,11 @@ class LedgerExtract:
     territory: pd.DataFrame
 
 
-Kind = Literal["int", "cat", "time", "obj", "bool"]
+Via = Literal["arrow", "driver"]
+Kind = Literal["int", "cat", "time", "obj", "bool", "json"]
 Spec = Sequence[tuple[str, Kind]]
+# Where a read comes from: the SQLAlchemy connection (Python driver) or Arrow (ADBC).
+Source = Connection | ArrowReader
 
 
 def utc_us(values: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
@@ -95,11 +105,12 @@ def utc_us(values: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
     return out
 
 
-def time_column(col: Any, dialect: str) -> ColumnElement[Any]:
-    """A timestamp in the form cheapest to fetch: SQLite's stored text as is (pandas parses it
-    faster than SQLite's date functions), PostgreSQL's as integer µs since the epoch (cheaper
-    than datetime objects)."""
-    if dialect == "sqlite":
+def time_column(col: Any, src: Source) -> ColumnElement[Any]:
+    """A timestamp in the form cheapest to fetch: SQLite's stored text as is (pandas or Arrow
+    parse it faster than SQLite's date functions); through Arrow PostgreSQL's timestamps as
+    they are (binary), through psycopg as integer µs since the epoch (cheaper than datetime
+    objects)."""
+    if isinstance(src, ArrowReader) or src.dialect.name == "sqlite":
         return col  # type: ignore[no-any-return]
     return cast(func.round(func.extract("epoch", col) * 1_000_000), BigInteger)
 
@@ -113,17 +124,27 @@ def _column(values: np.ndarray[Any, np.dtype[np.object_]], kind: Kind) -> Any:
         return pd.Categorical(values)
     if kind == "bool":  # SQLite gives 0/1, PostgreSQL True/False; None stays None
         return np.array([None if v is None else bool(v) for v in values], dtype=object)
+    if kind == "json":  # SQLite gives the text, psycopg the parsed value
+        return np.array([json.loads(v) if isinstance(v, str) else v for v in values], dtype=object)
     return np.array(values, dtype=object)
 
 
-def frame(conn: Connection, stmt: Executable, spec: Spec, chunk: int = 100_000) -> pd.DataFrame:
-    """Run ``stmt`` and build typed columns from the driver's raw rows.
+def frame(conn: Source, stmt: Executable, spec: Spec, chunk: int = 100_000) -> pd.DataFrame:
+    """Run ``stmt`` and build a frame of typed columns (see ``columns``)."""
+    return pd.DataFrame(columns(conn, stmt, spec, chunk))
+
+
+def columns(conn: Source, stmt: Executable, spec: Spec, chunk: int = 100_000) -> dict[str, Any]:
+    """Run ``stmt`` and build typed columns: through Arrow when ``conn`` is an
+    ``ArrowReader``, else from the driver's raw rows.
 
     SQLAlchemy still compiles the statement and converts the bound parameters (aware
     datetimes → the ledger's storage form); the rows are taken straight from the DBAPI cursor,
     skipping per-value result processing. Rows come in chunks, each turned into typed columns
     at once, so a month of millions of events never holds all its row tuples in memory.
     """
+    if isinstance(conn, ArrowReader):
+        return conn.columns(stmt, spec)  # type: ignore[arg-type]
     result = conn.execute(stmt)
     parts: list[list[Any]] = []
     try:
@@ -144,7 +165,7 @@ def frame(conn: Connection, stmt: Executable, spec: Spec, chunk: int = 100_000) 
             data[name] = union_categoricals(pieces) if len(pieces) > 1 else pieces[0]
         else:
             data[name] = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
-    return pd.DataFrame(data)
+    return data
 
 
 def alive_filter(window: Window) -> ColumnElement[bool]:
@@ -169,7 +190,7 @@ def alive(window: Window) -> ColumnElement[bool]:
     return and_(Case.id.in_(union(still_open, ended)), Case.opened_at < window.cutoff)
 
 
-def read_cases(conn: Connection, window: Window) -> pd.DataFrame:
+def read_cases(conn: Source, window: Window) -> pd.DataFrame:
     spec: list[tuple[str, Kind]] = [
         ("id", "int"),
         ("item_code", "cat"),
@@ -181,15 +202,14 @@ def read_cases(conn: Connection, window: Window) -> pd.DataFrame:
         ("street_code", "cat"),
         *((t, "time") for t in CASE_TIMES),
     ]
-    d = conn.dialect.name
     cols = [
-        time_column(getattr(Case, name), d) if kind == "time" else getattr(Case, name)
+        time_column(getattr(Case, name), conn) if kind == "time" else getattr(Case, name)
         for name, kind in spec
     ]
     return frame(conn, select(*cols).where(alive(window)), spec).set_index("id", drop=False)
 
 
-def read_events(conn: Connection, window: Window) -> pd.DataFrame:
+def read_events(conn: Source, window: Window) -> pd.DataFrame:
     """The month's cases' events (``KINDS``; reports only from the month), by case and seq.
 
     ``detail`` is the payload field the rules need: the target department of a dispatch or
@@ -220,7 +240,7 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
             CaseEvent.case_id,
             CaseEvent.seq,
             kind_code,
-            time_column(CaseEvent.at, conn.dialect.name),
+            time_column(CaseEvent.at, conn),
             case((person, CaseEvent.actor), else_=None),
             role_code,
             case((kind == "assisted", CaseEvent.department), else_=None),
@@ -255,8 +275,9 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def read_reference(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    items = conn.execute(
+def read_reference(conn: Source) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    raw = columns(
+        conn,
         select(
             CatalogItem.code,
             CatalogItem.version,
@@ -265,21 +286,32 @@ def read_reference(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
             CatalogItem.valid_from,
             CatalogItem.valid_to,
             CatalogItem.data,
-        )
-    ).all()
+        ),
+        [
+            ("code", "obj"),
+            ("version", "int"),
+            ("tier", "int"),
+            ("lead_department", "obj"),
+            ("valid_from", "obj"),
+            ("valid_to", "obj"),
+            ("data", "json"),
+        ],
+    )
     items_df = pd.DataFrame(
         [
             {
-                "code": r.code,
-                "version": r.version,
-                "tier": r.tier,
-                "lead_department": r.lead_department,
-                "valid_from": r.valid_from,
-                "valid_to": r.valid_to,
-                "deadlines": (r.data or {}).get("deadlines", {}),
-                "assisting": tuple((r.data or {}).get("assisting_departments", ())),
+                "code": code,
+                "version": version,
+                "tier": tier,
+                "lead_department": lead,
+                "valid_from": _date(valid_from),
+                "valid_to": _date(valid_to),
+                "deadlines": (data or {}).get("deadlines", {}),
+                "assisting": tuple((data or {}).get("assisting_departments", ())),
             }
-            for r in items
+            for code, version, tier, lead, valid_from, valid_to, data in zip(
+                *raw.values(), strict=True
+            )
         ],
         columns=[
             "code",
@@ -311,13 +343,49 @@ def read_reference(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     return items_df, depts, territory
 
 
-def read_ledger(engine: Engine, window: Window) -> LedgerExtract:
-    """One consistent read (one snapshot) of everything the month needs."""
+@contextmanager
+def snapshot(engine: Engine, via: Via = "arrow") -> Iterator[Source]:
+    """One read transaction (one snapshot; REPEATABLE READ on PostgreSQL): through Arrow
+    where ADBC can open the ledger, else through the SQLAlchemy connection."""
+    with open_arrow(engine) if via == "arrow" else _no_arrow() as arrow:
+        if arrow is not None:
+            yield arrow
+            return
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":  # one snapshot for all statements
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            cases = read_cases(conn, window)
-            events = read_events(conn, window)
-            items, depts, territory = read_reference(conn)
+            yield conn
+
+
+@contextmanager
+def _no_arrow() -> Iterator[None]:
+    yield None
+
+
+def read_ledger(engine: Engine, window: Window, *, via: Via = "arrow") -> LedgerExtract:
+    """One consistent read (one snapshot) of everything the month needs. ``via="driver"``
+    reads through the Python driver (the benchmark's same-run comparison; tests check
+    both give the same frames). Should Arrow refuse a result (e.g. a column holding values
+    of two types), the read is done again through the driver, and the log says so."""
+    if via == "arrow":
+        try:
+            return _read_ledger(engine, window, "arrow")
+        except arrow_errors() as e:
+            log.warning("reading the ledger through Arrow failed (%s); using the driver", e)
+    return _read_ledger(engine, window, "driver")
+
+
+def _read_ledger(engine: Engine, window: Window, via: Via) -> LedgerExtract:
+    with snapshot(engine, via) as conn:
+        cases = read_cases(conn, window)
+        events = read_events(conn, window)
+        items, depts, territory = read_reference(conn)
     return LedgerExtract(window, cases, events, items, depts, territory)
+
+
+def _date(v: Any) -> date | None:
+    """A catalogue validity date: SQLite stores text, psycopg and ADBC give dates."""
+    if v is None or isinstance(v, date):
+        return v
+    return date.fromisoformat(str(v)[:10])

@@ -1,0 +1,55 @@
+"""Reading the ledger through Arrow (ADBC) gives exactly the frames and the KPIs the Python
+driver gives, on both backends (the sample month of tests/test_assessment_sample.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+import gridgov.assessments.engine as engine_mod
+from gridgov.assessments.columnar import open_arrow
+from gridgov.assessments.engine import assess
+from gridgov.assessments.extract import LedgerExtract, read_ledger
+from gridgov.assessments.period import Month, Window
+from gridgov.assessments.scheme import load_scheme
+from gridgov.item_catalog.loader import Catalog
+from gridgov.runtime import Runtime
+from tests.test_assessment_sample import build_october, sample_ledger
+
+NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+
+def test_arrow_read_equals_the_driver_read(runtime: Runtime, catalog: Catalog) -> None:
+    lg = sample_ledger(runtime, catalog)
+    build_october(lg)
+    engine = lg.rt.engine
+    with open_arrow(engine) as reader:
+        assert reader is not None  # a file or PostgreSQL ledger is read through ADBC
+    window = Window.of(Month(2026, 10), lg.rt.calendar.tz, NOW)
+    arrow = read_ledger(engine, window, via="arrow")
+    driver = read_ledger(engine, window, via="driver")
+    assert len(arrow.events) > 50 and len(arrow.cases) >= 12
+    for name in ("cases", "events", "items", "departments", "territory"):
+        pd.testing.assert_frame_equal(getattr(arrow, name), getattr(driver, name), obj=name)
+
+
+def test_the_assessment_is_the_same_through_either_read(
+    runtime: Runtime, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lg = sample_ledger(runtime, catalog)
+    build_october(lg)
+    a = assess(lg.rt.engine, lg.rt.calendar, Month(2026, 10), load_scheme(), now=NOW)
+
+    def driver_read(engine: Engine, window: Window) -> LedgerExtract:
+        return read_ledger(engine, window, via="driver")
+
+    monkeypatch.setattr(engine_mod, "read_ledger", driver_read)
+    b = assess(lg.rt.engine, lg.rt.calendar, Month(2026, 10), load_scheme(), now=NOW)
+    assert str(a.totals) == str(b.totals)  # NaN-safe
+    for name in a.tables:
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name], obj=name)
+    pd.testing.assert_frame_equal(a.cohort, b.cohort)
+    pd.testing.assert_frame_equal(a.trend, b.trend)
