@@ -9,6 +9,8 @@ Statements are still built with SQLAlchemy (``extract.py``), compiled for the le
 with their parameters rendered inline: they only ever hold our own constants (status and kind
 names, the window's moments), never user input. All statements of one read run in one
 transaction on one ADBC connection, so they see one snapshot (REPEATABLE READ on PostgreSQL).
+SQLite is read by a child process (``sqlite_reader.py``: ADBC's SQLite driver brings its own
+copy of the SQLite library, which must not share a process with the sqlite3 module's).
 
 Where ADBC cannot reach the ledger (an in-memory SQLite, e.g. an export opened offline) or its
 drivers are not installed, ``open_arrow`` answers None and the caller reads through the
@@ -17,7 +19,12 @@ SQLAlchemy connection as before (``extract.frame``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
+import struct
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -31,32 +38,86 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import ClauseElement
 
 NEVER = np.iinfo(np.int64).max
-BATCH_ROWS = "adbc.sqlite.query.batch_rows"
+
+
+class ArrowReadError(RuntimeError):
+    """The SQLite reader process refused a statement or died."""
+
+
+class SqliteChild:
+    """The SQLite reader process (``sqlite_reader.py``): same calls as an ADBC connection's
+    cursor, answered from the child's one read transaction."""
+
+    def __init__(self, db: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gridgov.assessments.sqlite_reader", db],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def fetch(self, sql: str) -> pa.Table:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps(sql).encode() + b"\n")
+            self.proc.stdin.flush()
+            head = self.proc.stdout.read(8)
+        except OSError as e:
+            raise ArrowReadError(f"the SQLite reader process failed: {e}") from e
+        if len(head) < 8:
+            raise ArrowReadError(f"the SQLite reader process ended ({self.proc.poll()})")
+        (size,) = struct.unpack("<q", head)
+        body = self.proc.stdout.read(abs(size))
+        if size < 0:
+            raise ArrowReadError(body.decode(errors="replace"))
+        return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
 
 
 class ArrowReader:
-    """One ADBC connection to the ledger inside one read transaction."""
+    """One read transaction on the ledger, answered as Arrow tables: an ADBC connection
+    (PostgreSQL) or the SQLite reader process."""
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:
         self._conn = conn
         self.dialect = dialect
 
-    def sql(self, stmt: ClauseElement) -> str:
-        return str(stmt.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True}))
+    def sql(self, stmt: ClauseElement, hint: str = "") -> str:
+        """``stmt`` as SQL text; ``hint`` replaces the first table's name in its FROM clause
+        (SQLite's ``INDEXED BY``/``NOT INDEXED``, which SQLAlchemy does not render)."""
+        sql = str(stmt.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True}))
+        if hint:
+            table = hint.split()[0]
+            sql, n = re.subn(rf"\bFROM {table}\b", f"FROM {hint}", sql, count=1)
+            assert n == 1, f"no FROM {table} in the statement"
+        return sql
 
-    def table(self, stmt: ClauseElement) -> pa.Table:
+    def table(self, stmt: ClauseElement, hint: str = "") -> pa.Table:
+        if isinstance(self._conn, SqliteChild):
+            return self._conn.fetch(self.sql(stmt, hint))
         with self._conn.cursor() as cur:
-            if self.dialect.name == "sqlite":
-                # ADBC's SQLite driver types each column by the values of its first batch and
-                # refuses a later value of another type (a text column whose first rows are
-                # NULL): one batch of all rows, so the type comes from every value.
-                cur.adbc_statement.set_options(**{BATCH_ROWS: str(2**31 - 2)})
-            cur.execute(self.sql(stmt))
+            cur.execute(self.sql(stmt, hint))
             return cur.fetch_arrow_table()
 
-    def columns(self, stmt: ClauseElement, spec: Sequence[tuple[str, str]]) -> dict[str, Any]:
-        t = self.table(stmt)
+    def columns(
+        self, stmt: ClauseElement, spec: Sequence[tuple[str, str]], hint: str = ""
+    ) -> dict[str, Any]:
+        t = self.table(stmt, hint)
         return {name: column(t.column(i), kind) for i, (name, kind) in enumerate(spec)}
+
+    def frame(
+        self, stmt: ClauseElement, spec: Sequence[tuple[str, str]], hint: str = ""
+    ) -> pd.DataFrame:
+        return pd.DataFrame(self.columns(stmt, spec, hint))
 
     def scalar(self, stmt: ClauseElement) -> Any:
         t = self.table(stmt)
@@ -77,43 +138,44 @@ def adbc_uri(engine: Engine) -> tuple[str, str] | None:
 
 
 def arrow_errors() -> tuple[type[BaseException], ...]:
-    """What a failed Arrow read raises (the driver manager's DB-API errors, Arrow's own)."""
+    """What a failed Arrow read raises (the driver manager's DB-API errors, Arrow's own, the
+    SQLite reader process's)."""
     try:
         from adbc_driver_manager import Error
     except ImportError:
-        return (pa.ArrowException,)
-    return (Error, pa.ArrowException)
+        return (pa.ArrowException, ArrowReadError)
+    return (Error, pa.ArrowException, ArrowReadError)
 
 
 @contextmanager
 def open_arrow(engine: Engine) -> Iterator[ArrowReader | None]:
     """An ``ArrowReader`` in one read transaction, or None (read through the driver)."""
     target = adbc_uri(engine)
-    conn: Any = None
-    if target is not None:
-        driver, uri = target
-        try:
-            if driver == "sqlite":
-                import adbc_driver_sqlite.dbapi as sqlite_dbapi
-
-                conn = sqlite_dbapi.connect(uri)
-            else:
-                import adbc_driver_postgresql.dbapi as pg_dbapi
-
-                conn = pg_dbapi.connect(uri)
-        except ImportError:
-            conn = None
-    if conn is None:
+    if target is None or not _installed(target[0]):
         yield None
         return
+    driver, uri = target
+    if driver == "sqlite":
+        child = SqliteChild(uri)
+        try:
+            yield ArrowReader(child, engine.dialect)
+        finally:
+            child.close()
+        return
+    import adbc_driver_postgresql.dbapi as pg_dbapi
+
+    conn = pg_dbapi.connect(uri)
     try:
-        with conn.cursor() as cur:  # the dbapi layer already opened a transaction
-            if target and target[0] == "postgresql":
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with conn.cursor() as cur:  # the DB-API layer already opened a transaction
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield ArrowReader(conn, engine.dialect)
         conn.rollback()  # read only: nothing to keep
     finally:
         conn.close()
+
+
+def _installed(driver: str) -> bool:
+    return importlib.util.find_spec(f"adbc_driver_{driver}") is not None
 
 
 # --------------------------------------------------------------------------- columns
