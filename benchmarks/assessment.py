@@ -1,7 +1,7 @@
 """Monthly assessment on a big SQLite ledger, against a plain pandas groupby, in one run.
 
     .venv/bin/python benchmarks/assessment.py [--cases 1000000] [--months 12] [--db PATH]
-                                              [--audit] [--reports]
+                                              [--audit] [--reports] [--postgres URL]
 
 1. Load (in a child process, so its memory does not count against the assessment): migrate
    a fresh SQLite ledger, load the shipped catalogue (Runtime.init_ledger), then bulk-load
@@ -17,6 +17,11 @@
    department) by ``groupby`` — and the ratio. Peak RSS of each process (getrusage).
    ``--reports`` also times writing CSV/XLSX/HTML; ``--audit`` runs the Great Expectations
    audit of the month and prints its time per expectation.
+3. The new read (Arrow through ADBC) against the old one (rows through the Python driver),
+   each in a fresh child process (its own peak RSS), in the same run: time, stages, peak RSS,
+   the ratio, and whether the KPI totals are identical. ``--postgres URL`` copies the SQLite
+   ledger into a fresh schema of that PostgreSQL database (``COPY``), compares the two reads
+   there too, and drops the schema.
 
 Targets: assessment under 10 s and under 2 GB peak on this machine (2 cores).
 """
@@ -518,6 +523,128 @@ def measure(db: Path, reports: bool, audit: bool) -> None:
     print(f"  peak RSS of this process: {peak_rss_mb():.0f} MB")
 
 
+def measure_one(url: str, via: str) -> None:
+    """In a child process: one assessment of October reading ``via``; one JSON line out."""
+    import json
+
+    import gridgov.assessments.engine as engine_mod
+    from gridgov.assessments.engine import assess
+    from gridgov.assessments.extract import read_ledger
+    from gridgov.assessments.period import Month
+    from gridgov.assessments.scheme import load_scheme
+    from gridgov.runtime import build_runtime
+    from gridgov.settings import Settings
+
+    engine_mod.read_ledger = lambda e, w: read_ledger(e, w, via=via)  # type: ignore[assignment]
+    rt = build_runtime(Settings(database_url=url))
+    scheme = load_scheme()
+    t0 = time.perf_counter()
+    a = assess(rt.engine, rt.calendar, Month.parse(MONTH), scheme,
+               now=datetime(2026, 11, 23, tzinfo=UTC))  # fmt: skip
+    took = time.perf_counter() - t0
+    print(json.dumps({"took": took, "rss": peak_rss_mb(), "stages": a.timings,
+                      "totals": {k: repr(v) for k, v in a.totals.items()}}))  # fmt: skip
+
+
+def compare_reads(url: str, label: str) -> None:
+    """The new read against the old, each in a fresh child, same run."""
+    import json
+
+    runs = {}
+    for via in ("arrow", "driver"):
+        done = subprocess.run(
+            [sys.executable, __file__, "--measure-one", via, "--url", url],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode:
+            sys.exit(f"  {label}, read via {via} failed:\n{done.stderr[-3000:]}")
+        runs[via] = r = json.loads(done.stdout.strip().splitlines()[-1])
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
+        print(
+            f"  {label}, read via {via}: {r['took']:.2f} s ({stages}); peak RSS {r['rss']:.0f} MB"
+        )
+    new, old = runs["arrow"], runs["driver"]
+    same = new["totals"] == old["totals"]
+    print(
+        f"  {label}: new/old time {new['took'] / old['took']:.2f}, read stage "
+        f"{new['stages']['read ledger'] / old['stages']['read ledger']:.2f}; KPI totals "
+        f"{'identical' if same else 'DIFFER'}; load average {os.getloadavg()[0]:.1f}"
+    )
+    ok = new["took"] < 10 and new["rss"] < 2048
+    print(f"  {label}: target < 10 s and < 2 GB: {'met' if ok else 'MISSED'}")
+
+
+def copy_to_postgres(db: Path, pg_url: str) -> str:
+    """A fresh schema in ``pg_url`` holding the SQLite ledger (migrated, catalogue, then the
+    cases and events by COPY); returns its URL."""
+    import csv
+    import io
+    import uuid
+
+    from sqlalchemy import create_engine, make_url, text
+
+    from gridgov.runtime import build_runtime
+    from gridgov.settings import Settings
+
+    schema = f"bench_f_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    url = make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    url_s = url.render_as_string(hide_password=False)
+    rt = build_runtime(Settings(database_url=url_s))
+    rt.init_ledger()
+    t0 = time.perf_counter()
+    src = sqlite3.connect(db)
+    raw = rt.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("SET session_replication_role = replica")  # no triggers, no FK checks
+        cur.execute("SET TIME ZONE 'UTC'")  # SQLite's timestamps are naive UTC
+        for table in ("cases", "case_events"):
+            cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
+            pg_cols = {r[0] for r in rt.engine.connect().execute(text(
+                "select column_name from information_schema.columns "
+                f"where table_schema = '{schema}' and table_name = '{table}'"))}  # fmt: skip
+            cols = [c for c in cols if c in pg_cols]
+            bools = {r[0] for r in rt.engine.connect().execute(text(
+                "select column_name from information_schema.columns where table_schema = "
+                f"'{schema}' and table_name = '{table}' and data_type = 'boolean'"))}  # fmt: skip
+            sel = ", ".join(
+                f"CASE {c} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END" if c in bools else c
+                for c in cols
+            )
+            rows = src.execute(f"SELECT {sel} FROM {table}")
+            copy = f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT csv, NULL '\\N')"
+            with cur.copy(copy) as cp:
+                while chunk := rows.fetchmany(100_000):
+                    buf = io.StringIO()
+                    csv.writer(buf).writerows(
+                        [["\\N" if v is None else v for v in r] for r in chunk]
+                    )
+                    cp.write(buf.getvalue())
+        cur.execute(
+            "SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"
+        )
+        raw.commit()
+        cur.execute("ANALYZE cases")
+        cur.execute("ANALYZE case_events")
+        raw.commit()
+    finally:
+        raw.close()
+        rt.engine.dispose()
+    print(f"  copied the ledger to PostgreSQL schema {schema} in {time.perf_counter() - t0:.1f} s")
+    return url_s
+
+
+def drop_schema(pg_url: str, url_s: str) -> None:
+    from sqlalchemy import create_engine, make_url, text
+
+    schema = make_url(url_s).query["options"].split("=", 1)[1]
+    with create_engine(pg_url).begin() as conn:
+        conn.execute(text(f'drop schema "{schema}" cascade'))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=1_000_000)
@@ -526,8 +653,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--reports", action="store_true", help="also time CSV/XLSX/HTML")
     ap.add_argument("--audit", action="store_true", help="also time the audit")
+    ap.add_argument("--postgres", help="also compare on a copy in this PostgreSQL database")
     ap.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--measure-one", choices=("arrow", "driver"), help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.measure_one:
+        measure_one(args.url, args.measure_one)
+        return
     db: Path = args.db or Path(tempfile.mkdtemp(prefix="gridgov-bench-")) / "ledger.sqlite3"
     if args.load_only:
         load(db, args.cases, args.months, args.seed)
@@ -539,6 +672,13 @@ def main() -> None:
              str(args.cases), "--months", str(args.months), "--seed", str(args.seed)],
             check=True,
         )  # fmt: skip
+    compare_reads(f"sqlite:///{db}", "SQLite")
+    if args.postgres:
+        url = copy_to_postgres(db, args.postgres)
+        try:
+            compare_reads(url, "PostgreSQL")
+        finally:
+            drop_schema(args.postgres, url)
     measure(db, args.reports, args.audit)
 
 

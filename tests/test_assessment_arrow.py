@@ -13,7 +13,7 @@ import gridgov.assessments.engine as engine_mod
 from gridgov.assessments import extract
 from gridgov.assessments.columnar import open_arrow
 from gridgov.assessments.engine import assess
-from gridgov.assessments.extract import LedgerExtract, read_ledger, scans
+from gridgov.assessments.extract import LedgerExtract, Via, read_ledger, scans
 from gridgov.assessments.period import Month, Window
 from gridgov.assessments.scheme import load_scheme
 from gridgov.item_catalog.loader import Catalog
@@ -50,13 +50,18 @@ def test_the_assessment_is_the_same_through_either_read(
 ) -> None:
     lg = sample_ledger(runtime, catalog)
     build_october(lg)
+    reads = []
+
+    def read(engine: Engine, window: Window) -> LedgerExtract:
+        reads.append(via)
+        return read_ledger(engine, window, via=via)
+
+    monkeypatch.setattr(engine_mod, "read_ledger", read)
+    via: Via = "arrow"
     a = assess(lg.rt.engine, lg.rt.calendar, Month(2026, 10), load_scheme(), now=NOW)
-
-    def driver_read(engine: Engine, window: Window) -> LedgerExtract:
-        return read_ledger(engine, window, via="driver")
-
-    monkeypatch.setattr(engine_mod, "read_ledger", driver_read)
+    via = "driver"
     b = assess(lg.rt.engine, lg.rt.calendar, Month(2026, 10), load_scheme(), now=NOW)
+    assert reads == ["arrow", "driver"]
     assert str(a.totals) == str(b.totals)  # NaN-safe
     for name in a.tables:
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name], obj=name)

@@ -3,6 +3,8 @@ the ledger, bypassing the case book) fails the check that names it — and only 
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, create_engine, make_url, select, text, update
 from typer.testing import CliRunner
 
 from gridgov.assessments.audit.runner import AuditReport, run_audit
@@ -21,7 +23,9 @@ from gridgov.cli.main import app
 from gridgov.item_catalog.loader import Catalog
 from gridgov.ledger import append_only
 from gridgov.ledger.models import Case, CaseEvent
-from gridgov.runtime import Runtime, reset_runtime
+from gridgov.runtime import build_runtime, reset_runtime
+from gridgov.settings import Settings
+from tests.conftest import PG_MISSING, PG_URL
 from tests.test_assessment_sample import Ledger, build_october, sample_ledger
 
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -60,10 +64,75 @@ class Audited:
             append_only.install(conn)
 
 
+ROWS = (Case.__table__, CaseEvent.__table__)
+
+
+def _rows(engine: Engine) -> dict[str, list[dict[str, object]]]:
+    with engine.connect() as conn:
+        return {
+            t.name: [dict(r) for r in conn.execute(select(t).order_by(t.c.id)).mappings()]
+            for t in ROWS
+        }
+
+
+def _restore(engine: Engine, saved: dict[str, list[dict[str, object]]]) -> None:
+    """Put every case and event row back as saved (the corruptions only update rows)."""
+    if _rows(engine) == saved:
+        return
+    with engine.begin() as conn:  # as the corruptions do: past the append-only triggers
+        append_only.remove(conn)
+        for t in ROWS:
+            for row in saved[t.name]:
+                conn.execute(update(t).where(t.c.id == row["id"]).values(**row))
+        append_only.install(conn)
+    assert _rows(engine) == saved
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def october(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: Path,
+    catalog: Catalog,
+) -> Iterator[tuple[Ledger, dict[str, str], dict[str, list[dict[str, object]]]]]:
+    """The sample October, built once per backend for the module (building it is most of a
+    test's time); each test's changes are undone by ``audited``. PostgreSQL: a schema of
+    its own (the shared test schema is truncated by other fixtures)."""
+    schema = ""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("audit") / "ledger.sqlite3"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+    else:
+        if PG_MISSING:
+            pytest.skip(PG_MISSING)
+        schema = f"gridgov_test_f_{uuid.uuid4().hex[:8]}"
+        with create_engine(PG_URL).begin() as conn:
+            conn.execute(text(f'create schema "{schema}"'))
+        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        url = url.render_as_string(hide_password=False)
+    rt = build_runtime(Settings(database_url=url), catalog)
+    try:
+        lg = sample_ledger(rt, catalog)
+        cases = build_october(lg)
+        yield lg, cases, _rows(rt.engine)
+    finally:
+        rt.engine.dispose()
+        if schema:
+            with create_engine(PG_URL).begin() as conn:
+                conn.execute(text(f'drop schema "{schema}" cascade'))
+
+
 @pytest.fixture
-def audited(runtime: Runtime, catalog: Catalog) -> Audited:
-    lg = sample_ledger(runtime, catalog)
-    return Audited(lg, build_october(lg))
+def audited(
+    october: tuple[Ledger, dict[str, str], dict[str, list[dict[str, object]]]],
+) -> Iterator[Audited]:
+    lg, cases, saved = october
+    _restore(lg.rt.engine, saved)
+    yield Audited(lg, cases)
+    _restore(lg.rt.engine, saved)
 
 
 def test_clean_ledger_passes_every_check(audited: Audited) -> None:

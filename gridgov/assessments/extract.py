@@ -80,7 +80,7 @@ class LedgerExtract:
     territory: pd.DataFrame
 
 
-Via = Literal["arrow", "driver"]
+Via = Literal["auto", "arrow", "driver"]
 Kind = Literal["int", "cat", "time", "obj", "bool", "json"]
 Spec = Sequence[tuple[str, Kind]]
 # Where a read comes from: the SQLAlchemy connection (Python driver) or Arrow (ADBC).
@@ -296,6 +296,28 @@ def _typed_events(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+def month_size(conn: Source, window: Window) -> tuple[int, int]:
+    """(about how many cases the month reads, the ledger's cases): open cases plus closures
+    and cancellations since the month began, against the highest case id. Only covering
+    indexes are read: cheap on any ledger."""
+    open_now = _scalar(
+        conn, select(func.count()).where(Case.status.in_(sorted(s.value for s in OPEN_STATUSES)))
+    )
+    ended = _scalar(
+        conn,
+        select(func.count()).where(
+            CaseEvent.kind.in_(("closed", "cancelled")), CaseEvent.at >= window.start
+        ),
+    )
+    return int(open_now or 0) + int(ended or 0), int(_scalar(conn, select(func.max(Case.id))) or 0)
+
+
+def _scalar(conn: Source, stmt: Executable) -> Any:
+    if isinstance(conn, ArrowReader):
+        return conn.scalar(stmt)  # type: ignore[arg-type]
+    return conn.execute(stmt).scalar()
+
+
 def scans(conn: Source, window: Window) -> bool:
     """Whether to read a SQLite ledger by scanning ``case_events`` once (``_read_scanning``)
     rather than through the per-case index (``read_cases``/``read_events``).
@@ -304,23 +326,18 @@ def scans(conn: Source, window: Window) -> bool:
     closure; a scan costs every row of the table once, in order. When the month's cases are
     a large share of the ledger (a month of a million due cases: 29 s finding them and 44 s
     reading their events through the indexes against 4.5 s and 20 s scanning, one run on the
-    loaded machine), the scan wins. Counting them uses only covering indexes (cheap).
-    PostgreSQL's planner makes this choice itself (hash joins)."""
+    loaded machine), the scan wins. PostgreSQL's planner makes this choice itself (hash
+    joins)."""
     if not isinstance(conn, ArrowReader) or conn.dialect.name != "sqlite":
         return False
-    open_now = conn.scalar(
-        select(func.count()).where(Case.status.in_(sorted(s.value for s in OPEN_STATUSES)))
-    )
-    ended = conn.scalar(
-        select(func.count()).where(
-            CaseEvent.kind.in_(("closed", "cancelled")), CaseEvent.at >= window.start
-        )
-    )
-    ledger = conn.scalar(select(func.max(Case.id))) or 0
-    return bool(ledger) and (open_now + ended) >= SCAN_SHARE * ledger
+    month, ledger = month_size(conn, window)
+    return bool(ledger) and month >= SCAN_SHARE * ledger
 
 
 SCAN_SHARE = 0.25  # of the ledger's cases; see ``scans``
+# Below this many cases a month is read through the Python driver: starting the Arrow reader
+# (a child process for SQLite) costs more than it saves on a small month.
+ARROW_FROM_CASES = 20_000
 
 
 def _read_scanning(conn: ArrowReader, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -460,11 +477,16 @@ def _no_arrow() -> Iterator[None]:
     yield None
 
 
-def read_ledger(engine: Engine, window: Window, *, via: Via = "arrow") -> LedgerExtract:
-    """One consistent read (one snapshot) of everything the month needs. ``via="driver"``
-    reads through the Python driver (the benchmark's same-run comparison; tests check
-    both give the same frames). Should Arrow refuse a result (e.g. a column holding values
-    of two types), the read is done again through the driver, and the log says so."""
+def read_ledger(engine: Engine, window: Window, *, via: Via = "auto") -> LedgerExtract:
+    """One consistent read (one snapshot) of everything the month needs: through Arrow for a
+    month of ``ARROW_FROM_CASES`` cases or more, else through the Python driver (``via``
+    forces one: the benchmark's same-run comparison; tests check both give the same frames).
+    Should Arrow refuse a result (e.g. a column holding values of two types), the read is
+    done again through the driver, and the log says so."""
+    if via == "auto":
+        with engine.connect() as conn:
+            month, _ = month_size(conn, window)
+        via = "arrow" if month >= ARROW_FROM_CASES else "driver"
     if via == "arrow":
         try:
             return _read_ledger(engine, window, "arrow")
