@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 import gridgov.assessments.engine as engine_mod
 from gridgov.assessments import extract
+from gridgov.assessments.audit.extract import read_audit
 from gridgov.assessments.columnar import open_arrow
 from gridgov.assessments.engine import assess
 from gridgov.assessments.extract import LedgerExtract, Via, read_ledger, scans
@@ -67,3 +68,17 @@ def test_the_assessment_is_the_same_through_either_read(
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name], obj=name)
     pd.testing.assert_frame_equal(a.cohort, b.cohort)
     pd.testing.assert_frame_equal(a.trend, b.trend)
+
+
+def test_the_audit_extract_is_the_same_through_either_read(
+    runtime: Runtime, catalog: Catalog
+) -> None:
+    lg = sample_ledger(runtime, catalog)
+    build_october(lg)
+    window = Window.of(Month(2026, 10), lg.rt.calendar.tz, NOW)
+    arrow = read_audit(lg.rt.engine, window, via="arrow")
+    driver = read_audit(lg.rt.engine, window, via="driver")
+    assert len(arrow.events) > 50 and arrow.raw_counts == driver.raw_counts
+    assert arrow.raw_counts["closed"] > 0
+    for name in ("cases", "events", "items", "departments", "territory"):
+        pd.testing.assert_frame_equal(getattr(arrow, name), getattr(driver, name), obj=name)

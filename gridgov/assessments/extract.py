@@ -300,19 +300,20 @@ def month_size(conn: Source, window: Window) -> tuple[int, int]:
     """(about how many cases the month reads, the ledger's cases): open cases plus closures
     and cancellations since the month began, against the highest case id. Only covering
     indexes are read: cheap on any ledger."""
-    open_now = _scalar(
+    open_now = scalar(
         conn, select(func.count()).where(Case.status.in_(sorted(s.value for s in OPEN_STATUSES)))
     )
-    ended = _scalar(
+    ended = scalar(
         conn,
         select(func.count()).where(
             CaseEvent.kind.in_(("closed", "cancelled")), CaseEvent.at >= window.start
         ),
     )
-    return int(open_now or 0) + int(ended or 0), int(_scalar(conn, select(func.max(Case.id))) or 0)
+    return int(open_now or 0) + int(ended or 0), int(scalar(conn, select(func.max(Case.id))) or 0)
 
 
-def _scalar(conn: Source, stmt: Executable) -> Any:
+def scalar(conn: Source, stmt: Executable) -> Any:
+    """One value, from either kind of read."""
     if isinstance(conn, ArrowReader):
         return conn.scalar(stmt)  # type: ignore[arg-type]
     return conn.execute(stmt).scalar()

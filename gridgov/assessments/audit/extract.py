@@ -3,13 +3,27 @@ trails, the catalogue rows and reference codes, and raw counts straight from SQL
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, case, exists, func, select
+from sqlalchemy import Engine, case, exists, func, select
 from sqlalchemy.orm import aliased
 
-from gridgov.assessments.extract import Kind, Spec, alive_filter, frame, read_reference
+from gridgov.assessments.columnar import arrow_errors
+from gridgov.assessments.extract import (
+    ARROW_FROM_CASES,
+    Kind,
+    Source,
+    Spec,
+    Via,
+    alive_filter,
+    frame,
+    month_size,
+    read_reference,
+    scalar,
+    snapshot,
+)
 from gridgov.assessments.period import Window
 from gridgov.assessments.trail import ROUTE
 from gridgov.ledger.models import Case, CaseEvent
@@ -43,6 +57,7 @@ CASE_COLUMNS: list[tuple[str, Kind]] = [
         )
     ),
 ]
+log = logging.getLogger(__name__)
 RAW_COUNTS = ("reported", "closed", "handled", "rated", "returns")
 
 
@@ -57,12 +72,12 @@ class AuditExtract:
     raw_counts: dict[str, int]  # month counts by plain SQL, for the KPI reconciliation
 
 
-def read_cases(conn: Connection, window: Window) -> pd.DataFrame:
+def read_cases(conn: Source, window: Window) -> pd.DataFrame:
     stmt = select(*(getattr(Case, c) for c, _ in CASE_COLUMNS)).where(alive_filter(window))
     return frame(conn, stmt, CASE_COLUMNS)
 
 
-def read_events(conn: Connection, window: Window) -> pd.DataFrame:
+def read_events(conn: Source, window: Window) -> pd.DataFrame:
     pl = CaseEvent.payload
     stmt = (
         select(
@@ -112,7 +127,7 @@ def read_events(conn: Connection, window: Window) -> pd.DataFrame:
     return df
 
 
-def raw_counts(conn: Connection, window: Window) -> dict[str, int]:
+def raw_counts(conn: Source, window: Window) -> dict[str, int]:
     """The month's counts by plain SQL over ``case_events`` (independent of the KPI code)."""
 
     def count(kind: str, *extra: object) -> int:
@@ -122,7 +137,7 @@ def raw_counts(conn: Connection, window: Window) -> dict[str, int]:
             CaseEvent.at < window.cutoff,
             *extra,  # type: ignore[arg-type]
         )
-        return int(conn.execute(stmt).scalar_one())
+        return int(scalar(conn, stmt))
 
     # Reported = created events in the month whose case was not cancelled by the cutoff.
     later = aliased(CaseEvent)
@@ -144,13 +159,25 @@ def raw_counts(conn: Connection, window: Window) -> dict[str, int]:
     }
 
 
-def read_audit(engine: Engine, window: Window) -> AuditExtract:
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            cases = read_cases(conn, window)
-            events = read_events(conn, window)
-            items, depts, territory = read_reference(conn)
-            counts = raw_counts(conn, window)
+def read_audit(engine: Engine, window: Window, *, via: Via = "auto") -> AuditExtract:
+    """One snapshot, read as the assessment reads (``extract.read_ledger``): through Arrow
+    for a big month, the Python driver otherwise or should Arrow refuse a result."""
+    if via == "auto":
+        with engine.connect() as conn:
+            month, _ = month_size(conn, window)
+        via = "arrow" if month >= ARROW_FROM_CASES else "driver"
+    if via == "arrow":
+        try:
+            return _read_audit(engine, window, "arrow")
+        except arrow_errors() as e:
+            log.warning("reading the audit extract through Arrow failed (%s); using the driver", e)
+    return _read_audit(engine, window, "driver")
+
+
+def _read_audit(engine: Engine, window: Window, via: Via) -> AuditExtract:
+    with snapshot(engine, via) as conn:
+        cases = read_cases(conn, window)
+        events = read_events(conn, window)
+        items, depts, territory = read_reference(conn)
+        counts = raw_counts(conn, window)
     return AuditExtract(window, cases, events, items, depts, territory, counts)
