@@ -8,8 +8,8 @@ PostgreSQL database, that many ``gridgov serve`` processes (the item's flows, re
 recurring jobs), the gateway with two uvicorn workers in deployment mode, and one more runner
 serving an empty flow. Then:
 
-* baseline: ``--bare`` runs of the empty flow's deployment, each from its create call to
-  Completed (the server's end time);
+* baseline: ``--bare`` runs of the empty flow's deployment (its own runner), created one by
+  one during the drive, each from its create call to Completed (the server's end time);
 * the cases: ``--drivers`` clients each drive cases through the gateway: report, acknowledge,
   arrive, complete (3 answers), review-pass, until closed. Cases per minute over the whole
   drive, and each gateway answer's run from the answer to Completed, ÷ the bare run (p50
@@ -126,7 +126,9 @@ def wait_completed(api_url: str, ids: list[str], timeout: float) -> dict[str, An
         time.sleep(2)
 
 
-def measure(workers: int, n_cases: int, drivers: int, n_bare: int, pg_url: str) -> dict[str, Any]:
+def measure(
+    workers: int, n_cases: int, drivers: int, n_bare: int, pg_url: str, limit: int
+) -> dict[str, Any]:
     from tests.api_support import build_world
     from tests.production.harness import (
         Proc,
@@ -149,7 +151,9 @@ def measure(workers: int, n_cases: int, drivers: int, n_bare: int, pg_url: str) 
         stack.callback(lambda: [p.kill_group() for p in procs])
         for i in range(workers):
             procs.append(
-                gridgov_serve(server, ledger_url, tmp / f"serve{i}.log", items=[w.item.code])
+                gridgov_serve(
+                    server, ledger_url, tmp / f"serve{i}.log", limit=limit, items=[w.item.code]
+                )
             )
         procs.append(
             Proc(
@@ -207,10 +211,12 @@ def measure(workers: int, n_cases: int, drivers: int, n_bare: int, pg_url: str) 
 
         one_case(-1)
         answers.clear()
-        bare = asyncio.run(bare_runs(server.api_url, n_bare))
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(drivers) as pool:
+        with ThreadPoolExecutor(drivers + 1) as pool:
+            # The bare runs go in during the drive, so both see the same load.
+            bare_job = pool.submit(lambda: asyncio.run(bare_runs(server.api_url, n_bare)))
             per_case = list(pool.map(one_case, range(n_cases)))
+            bare = bare_job.result()
         elapsed = time.perf_counter() - t0
         bare_done = wait_completed(server.api_url, [i for _, i in bare], 600)
         runs_done = wait_completed(server.api_url, [i for _, i in answers], 600)
@@ -250,6 +256,7 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--drivers", type=int, default=8)
     ap.add_argument("--bare", type=int, default=20)
+    ap.add_argument("--limit", type=int, default=8, help="runs at once per worker")
     ap.add_argument("--pg", default=os.environ.get("GRIDGOV_BENCH_PG", ""))
     ap.add_argument("--serve-empty", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -261,7 +268,8 @@ def main() -> None:
     pg = args.pg or PG_URL
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     results = [
-        measure(int(k), args.cases, args.drivers, args.bare, pg) for k in args.workers.split(",")
+        measure(int(k), args.cases, args.drivers, args.bare, pg, args.limit)
+        for k in args.workers.split(",")
     ]
     print(f"{datetime.now():%Y-%m-%d %H:%M}  stack benchmark, {args.cases} cases each")
     for r in results:
