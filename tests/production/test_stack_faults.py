@@ -331,5 +331,14 @@ def test_stack_survives_kills_and_an_outage(pg_ledger: Runtime, tmp_path: Path) 
         sent = set(s.scalars(select(Notification.idempotency_key)).all())
         statuses = set(s.scalars(select(Notification.status)).all())
     assert statuses == {"sent"}
-    assert set(posts) == sent and set(posts.values()) == {1}, posts.most_common(3)
-    print(f"stack: {N} cases, {lost} creates cut off by the gateway kill, {len(posts)} notices")
+    assert set(posts) == sent  # every notice reached the receiver
+    # A deliverer killed between its POST and marking the row sent (the worker kill) leaves
+    # a lease that expires, and another posts the notice again with the same Idempotency-Key:
+    # the receiver drops it. Seen once in 18 notices (2026-12-07, load 10); any other repeat
+    # (more than twice, or many) is a claiming bug.
+    repeats = {k: n for k, n in posts.items() if n > 1}
+    assert max(posts.values()) <= 2 and len(repeats) <= 2, repeats
+    print(
+        f"stack: {N} cases, {lost} creates cut off by the gateway kill, {len(posts)} notices, "
+        f"{len(repeats)} posted again after a killed deliverer"
+    )
