@@ -16,7 +16,7 @@ serving an empty flow. Then:
   target ≤ 1.5).
 
 The machine is shared: the script prints ``uptime`` next to its numbers; compare ratios.
-Tests of the same stack under faults: tests/production/test_stack_faults.py.
+Tests of the same stack under faults: tests/production/drill_stack_faults.py (a drill, run by hand).
 """
 
 from __future__ import annotations
