@@ -156,8 +156,6 @@ async def test_scheduled_runs_assess_each_missed_month_once(
     from gridgov.ledger.db import transaction
     from gridgov.ledger.models import JobHold
 
-    if env.rt.engine.dialect.name != "sqlite":
-        pytest.skip("one backend is enough here: the production stack test runs it on PostgreSQL")
     factory = env.rt.book.factory
     with transaction(factory) as s:
         s.add(JobHold(name=holds.MONTHLY, last_period="2026-09"))
