@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,7 @@ from gridgov.domain.officetime import to_us
 from gridgov.ledger.models import Case, CaseEvent, CatalogItem, Department, TerritoryUnit
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 NEVER = np.iinfo(np.int64).max
 # Events the counting rules look at. Reminders, notices, review starts and passes and closures
 # stay in the database (closures are on the case row); fewer rows is most of the read time.
@@ -484,16 +485,29 @@ def read_ledger(engine: Engine, window: Window, *, via: Via = "auto") -> LedgerE
     forces one: the benchmark's same-run comparison; tests check both give the same frames).
     Should Arrow refuse a result (e.g. a column holding values of two types), the read is
     done again through the driver, and the log says so."""
+    return read_either(engine, window, via, _read_ledger, "the ledger")
+
+
+def read_either(
+    engine: Engine,
+    window: Window,
+    via: Via,
+    read: Callable[[Engine, Window, Via], T],
+    what: str,
+) -> T:
+    """The one rule of how a month is read: ``via`` "auto" takes Arrow for a month of
+    ``ARROW_FROM_CASES`` cases or more, the driver otherwise; a read Arrow refuses is done
+    again through the driver, and the log says so."""
     if via == "auto":
         with engine.connect() as conn:
             month, _ = month_size(conn, window)
         via = "arrow" if month >= ARROW_FROM_CASES else "driver"
     if via == "arrow":
         try:
-            return _read_ledger(engine, window, "arrow")
+            return read(engine, window, "arrow")
         except arrow_errors() as e:
-            log.warning("reading the ledger through Arrow failed (%s); using the driver", e)
-    return _read_ledger(engine, window, "driver")
+            log.warning("reading %s through Arrow failed (%s); using the driver", what, e)
+    return read(engine, window, "driver")
 
 
 def _read_ledger(engine: Engine, window: Window, via: Via) -> LedgerExtract:

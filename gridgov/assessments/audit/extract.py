@@ -3,23 +3,20 @@ trails, the catalogue rows and reference codes, and raw counts straight from SQL
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import Engine, case, exists, func, select
 from sqlalchemy.orm import aliased
 
-from gridgov.assessments.columnar import arrow_errors
 from gridgov.assessments.extract import (
-    ARROW_FROM_CASES,
     Kind,
     Source,
     Spec,
     Via,
     alive_filter,
     frame,
-    month_size,
+    read_either,
     read_reference,
     scalar,
     snapshot,
@@ -57,7 +54,6 @@ CASE_COLUMNS: list[tuple[str, Kind]] = [
         )
     ),
 ]
-log = logging.getLogger(__name__)
 RAW_COUNTS = ("reported", "closed", "handled", "rated", "returns")
 
 
@@ -162,16 +158,7 @@ def raw_counts(conn: Source, window: Window) -> dict[str, int]:
 def read_audit(engine: Engine, window: Window, *, via: Via = "auto") -> AuditExtract:
     """One snapshot, read as the assessment reads (``extract.read_ledger``): through Arrow
     for a big month, the Python driver otherwise or should Arrow refuse a result."""
-    if via == "auto":
-        with engine.connect() as conn:
-            month, _ = month_size(conn, window)
-        via = "arrow" if month >= ARROW_FROM_CASES else "driver"
-    if via == "arrow":
-        try:
-            return _read_audit(engine, window, "arrow")
-        except arrow_errors() as e:
-            log.warning("reading the audit extract through Arrow failed (%s); using the driver", e)
-    return _read_audit(engine, window, "driver")
+    return read_either(engine, window, via, _read_audit, "the audit extract")
 
 
 def _read_audit(engine: Engine, window: Window, via: Via) -> AuditExtract:
