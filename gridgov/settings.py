@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         "reconciler starts it again (a worker killed mid-run leaves its runs Running); at "
         "least the grace",
     )
+    job_lease: int = Field(
+        default=60,
+        ge=3,
+        le=3600,
+        description="Seconds a recurring job's ledger hold (督办 sweep, citizen clock, seal, "
+        "monthly assessment) lasts unless its holder renews it; the holder renews it every "
+        "third of that while it works, so a killed job's hold is free within this",
+    )
 
     seal_key_file: Path | None = Field(
         default=None,

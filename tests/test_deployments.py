@@ -50,3 +50,16 @@ def test_served_deployments_reload_by_entrypoint() -> None:
     assert (
         load_flow_from_entrypoint("gridgov/flows/items.py:item_sj_sr_001").name == "item-SJ-SR-001"
     )
+
+
+def test_no_deployment_has_a_prefect_concurrency_limit() -> None:
+    """A run killed with kill -9 would keep a Prefect slot for 300 s and every scheduled run
+    meanwhile would be cancelled: the recurring jobs keep apart by the ledger's hold instead
+    (tests/test_job_holds.py), in prefect.yaml and in ``gridgov serve`` alike."""
+    from gridgov.flows.deployments import recurring_specs, runner_deployments
+
+    doc = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    assert not [d["flow_name"] for d in doc["deployments"] if "concurrency_limit" in d]
+    served = runner_deployments(recurring_specs())
+    assert {d.name for d in served} == {"gridgov"}
+    assert [d.concurrency_limit for d in served] == [None] * len(served)

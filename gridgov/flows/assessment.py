@@ -4,14 +4,14 @@ the month to supervisors as Prefect artifacts (a markdown summary and ranking ta
 The scheduled run (no ``month``) assesses every month not assessed yet, oldest first, each
 exactly once: after the server or the workers were down over the 1st, the next run catches up
 the months it missed, and a backlog of late scheduled runs finds nothing left to do. The
-ledger's ``monthly-assessment`` hold keeps two runs apart and records the last month done
+ledger's ``monthly-assessment`` hold (a short lease renewed while the run works,
+``gridgov.flows.holding``) keeps two runs apart and records the last month done
 (``job_holds.last_period``, written after each month). See docs/operations.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,10 @@ from gridgov.assessments.reports import write_reports
 from gridgov.assessments.reports.artifacts import ranking_rows, summary_markdown
 from gridgov.assessments.reports.files import default_out_dir
 from gridgov.assessments.scheme import load_scheme
+from gridgov.flows.holding import job_hold
 from gridgov.ledger import holds
 from gridgov.runtime import Runtime, default_runtime
 
-# A killed assessment's hold expires after this (a 20k-case month with its audit takes
-# well under a minute; the lease only has to outlive the slowest month).
-ASSESSMENT_LEASE = timedelta(hours=1)
 # A stack down longer than a year is restored by hand (gridgov assess --month), not here.
 CATCH_UP_MONTHS = 12
 
@@ -64,30 +62,21 @@ async def monthly_assessment(
     rt = default_runtime()
     if month:
         return await _assess_month(rt, Month.parse(month), scheme, out_dir, audit)
-    holder = uuid.uuid4().hex
     factory = rt.book.factory
     now = clock.now()
-    held = await asyncio.to_thread(
-        holds.acquire, factory, holds.MONTHLY, holder, now, ASSESSMENT_LEASE
-    )
-    if not held:
-        get_run_logger().info("skipped: another assessment holds the ledger")
-        return {"months": [], "assessed": [], "skipped": True}
     done: list[dict[str, Any]] = []
-    completed = False
-    try:
+    lease = timedelta(seconds=rt.settings.job_lease)
+    async with job_hold(factory, holds.MONTHLY, lease) as hold:
+        if not hold.held:
+            return {"months": [], "assessed": [], "skipped": True, "holder": hold.other}
         last = await asyncio.to_thread(holds.last_period, factory, holds.MONTHLY)
         for m in months_due(last, Month.previous(now, rt.calendar.tz)):
             # One month at a time, marked as soon as it is done: a crash in the next one
             # never repeats this one.
             out = str(Path(out_dir) / m.label) if out_dir else None
             done.append(await _assess_month(rt, m, scheme, out, audit))
-            await asyncio.to_thread(holds.mark_period, factory, holds.MONTHLY, holder, m.label)
-        completed = True
-    finally:
-        await asyncio.to_thread(
-            holds.release, factory, holds.MONTHLY, holder, clock.now() if completed else None
-        )
+            await asyncio.to_thread(holds.mark_period, factory, holds.MONTHLY, hold.holder, m.label)
+        hold.completed_at = clock.now()
     return {"months": [d["month"] for d in done], "assessed": done, "skipped": False}
 
 

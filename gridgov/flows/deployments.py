@@ -60,10 +60,10 @@ class DeploymentSpec:
     description: str
     schedule: Schedule | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
-    # One run at a time, and a run due while one is running is cancelled before it takes a
-    # process: after an outage a backlog of sweeps costs nothing (the ledger's hold in
-    # flows/supervision.py is what guarantees no overlap; this only spares the processes).
-    exclusive: bool = False
+    # No Prefect concurrency limit on any deployment: a run killed with kill -9 keeps its
+    # slot for Prefect's 300 s lease and every run scheduled meanwhile is cancelled. The
+    # recurring jobs keep apart by the ledger's hold instead (gridgov.flows.holding: a 60 s
+    # lease renewed while the job works); a run that finds it taken ends Completed at once.
 
     @property
     def full_name(self) -> str:
@@ -90,7 +90,6 @@ def recurring_specs(
             ["gridgov", "supervision", "督办看板"],
             BOARDS_DESCRIPTION,
             Schedule(interval=supervise_every),
-            exclusive=True,
         ),
         DeploymentSpec(
             "citizen-clock",
@@ -99,7 +98,6 @@ def recurring_specs(
             ["gridgov", "citizen"],
             "Citizen promises newly missed (SMS 10 min, appointment 30 min, 24 h, callback)",
             Schedule(interval=CITIZEN_CLOCK_EVERY),
-            exclusive=True,
         ),
         DeploymentSpec(
             "risk-patrols",
@@ -125,7 +123,6 @@ def recurring_specs(
             "Signed checkpoint of the tamper-evident trail, appended to the checkpoint file "
             "(needs GRIDGOV_SEAL_KEY_FILE on its worker only; docs/audit-trail.md)",
             Schedule(cron=seal_cron),
-            exclusive=True,
         ),
     ]
 
@@ -166,7 +163,6 @@ def deployment_specs(
 
 def runner_deployments(specs: list[DeploymentSpec]) -> list[Any]:
     """``RunnerDeployment``s for ``serve()``, loaded by module path (serve re-imports them)."""
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron, Interval
     from prefect.types.entrypoint import EntrypointType
 
@@ -177,10 +173,6 @@ def runner_deployments(specs: list[DeploymentSpec]) -> list[Any]:
             kwargs["schedule"] = Interval(spec.schedule.interval)
         elif spec.schedule is not None and spec.schedule.cron is not None:
             kwargs["schedule"] = Cron(spec.schedule.cron, timezone=spec.schedule.timezone)
-        if spec.exclusive:
-            kwargs["concurrency_limit"] = ConcurrencyLimitConfig(
-                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
-            )
         out.append(
             spec.load().to_deployment(
                 DEPLOYMENT,
@@ -208,8 +200,6 @@ def render_prefect_yaml(catalog: Catalog) -> str:
         }
         if spec.schedule:
             d["schedules"] = [spec.schedule.as_yaml()]
-        if spec.exclusive:
-            d["concurrency_limit"] = {"limit": 1, "collision_strategy": "CANCEL_NEW"}
         deployments.append(d)
     doc = {
         "name": "prefect-gridgov",

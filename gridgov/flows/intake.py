@@ -7,7 +7,9 @@
 * ``citizen-request``: one request — classified, routed to its building's grid and, when
   sure, opened through ``Launcher`` so its item flow dispatches it; unsure ones are queued for
   the dispatcher.
-* ``citizen-clock``: records the 10 min / 30 min / 24 h / callback promises newly missed.
+* ``citizen-clock``: records the 10 min / 30 min / 24 h / callback promises newly missed;
+  one run at a time (the ledger's ``citizen-clock`` hold: two at once would both try to
+  record the same breach and one would fail on its unique key).
 * ``risk-patrols``: patrols due by now become tasks for the grid.
 """
 
@@ -24,6 +26,7 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
 from gridgov import clock
+from gridgov.flows.holding import job_hold
 from gridgov.flows.launch import Launcher
 from gridgov.intake.bulk import BulkIntake
 from gridgov.intake.citizen import CitizenDesk
@@ -31,6 +34,7 @@ from gridgov.intake.clock_check import check_citizen_clock
 from gridgov.intake.dedupe import DedupeRule
 from gridgov.intake.machine import Format
 from gridgov.intake.risk import RiskRegister
+from gridgov.ledger import holds
 from gridgov.runtime import default_runtime
 from gridgov.tasks.casework import deliver_notifications
 
@@ -97,7 +101,13 @@ async def citizen_request(request: dict[str, Any]) -> State[Any]:
 async def citizen_clock(now: datetime | None = None) -> State[Any]:
     """Record the citizen promises newly missed (SMS 10 min, appointment 30 min, 24 h…)."""
     moment = now or clock.now()
-    found = await asyncio.to_thread(check_citizen_clock, default_runtime().book, moment)
+    rt = default_runtime()
+    lease = timedelta(seconds=rt.settings.job_lease)
+    async with job_hold(rt.book.factory, holds.CITIZEN_CLOCK, lease) as hold:
+        if not hold.held:
+            return Completed(message=hold.refusal, data={"skipped": True, "missed": 0})
+        found = await asyncio.to_thread(check_citizen_clock, rt.book, moment)
+        hold.completed_at = clock.now()
     await deliver_notifications(None)
     if found:
         await acreate_table_artifact(

@@ -5,12 +5,15 @@ The flow is the only one that loads the signing key (``GRIDGOV_SEAL_KEY_FILE``):
 deployment on a worker whose environment has the key and nothing else does (a work pool of
 its own, docs/operations.md). Sealing is one short transaction of plain ledger work
 (``ledger.chain.seal``); no task: nothing in it is worth retrying apart. See
-docs/audit-trail.md.
+docs/audit-trail.md. One seal at a time (the ledger's ``seal-trail`` hold,
+``gridgov.flows.holding``): two seals at once would both chain onto the same previous
+checkpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ from prefect.artifacts import acreate_markdown_artifact
 
 from gridgov import clock
 from gridgov.domain.errors import InvalidInput
+from gridgov.flows.holding import job_hold
+from gridgov.ledger import holds
 from gridgov.ledger.chain import load_private, seal
 from gridgov.runtime import default_runtime
 
@@ -36,7 +41,12 @@ async def seal_trail(export: str | None = None) -> dict[str, Any]:
         )
     key = load_private(path)
     target = Path(export) if export else rt.settings.checkpoint_target
-    cp = await asyncio.to_thread(seal, rt.engine, key, now=clock.now(), export=target)
+    lease = timedelta(seconds=rt.settings.job_lease)
+    async with job_hold(rt.book.factory, holds.SEAL, lease) as hold:
+        if not hold.held:
+            return {"skipped": True, "holder": hold.other}
+        cp = await asyncio.to_thread(seal, rt.engine, key, now=clock.now(), export=target)
+        hold.completed_at = clock.now()
     await acreate_markdown_artifact(
         key="trail-checkpoint",
         markdown=(

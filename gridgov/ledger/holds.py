@@ -1,9 +1,12 @@
-"""Job holds: a recurring job (the 督办 sweep, the monthly assessment) runs one at a time.
+"""Job holds: a recurring job (the 督办 sweep, the citizen clock, the trail seal, the monthly
+assessment) runs one at a time.
 
 A hold is a lease row in ``job_holds``: one conditional UPDATE takes it, so two sweeps that
-start together (several workers, a late backlog of scheduled runs) never overlap; a holder
-killed mid-transaction leaves a lease that expires. The row also keeps when the job last
-completed (``/readyz`` reads it) and, for the monthly assessment, the last month done.
+start together (several workers, a late backlog of scheduled runs) never overlap. The lease
+is short and its holder renews it while it works (``gridgov.flows.holding``), so a holder
+killed with ``kill -9`` leaves a lease that expires within one lease, and the next scheduled
+run takes over. The row also keeps when the job last completed (``/readyz`` reads it) and,
+for the monthly assessment, the last month done.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from gridgov.ledger.models import JobHold
 
 SWEEP = "supervise"  # the 督办 sweep's hold
 MONTHLY = "monthly-assessment"  # the monthly assessment's hold; last_period: the month done
+CITIZEN_CLOCK = "citizen-clock"
+SEAL = "seal-trail"  # two seals at once would both chain onto the same previous checkpoint
 
 
 def acquire(
@@ -41,6 +46,29 @@ def acquire(
             .values(holder=holder, held_until=now + lease)
         )
         return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def renew(
+    factory: sessionmaker[Session], name: str, holder: str, now: datetime, lease: timedelta
+) -> bool:
+    """Extend ``holder``'s hold to ``now + lease``; False when it is no longer theirs (it
+    expired while the holder stalled and another run took it over)."""
+    with transaction(factory) as s:
+        kept = s.execute(
+            update(JobHold)
+            .where(JobHold.name == name, JobHold.holder == holder)
+            .values(held_until=now + lease)
+        )
+        return bool(kept.rowcount)  # type: ignore[attr-defined]
+
+
+def holding(factory: sessionmaker[Session], name: str) -> tuple[str | None, datetime | None]:
+    """Who holds ``name`` and until when (None, None when free)."""
+    with factory() as s:
+        row = s.execute(
+            select(JobHold.holder, JobHold.held_until).where(JobHold.name == name)
+        ).first()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def release(

@@ -1,0 +1,110 @@
+"""One run of a recurring job at a time: the ledger's hold, renewed while the job works.
+
+The recurring jobs (督办 sweep, citizen clock, trail seal, monthly assessment) are kept apart
+by the ledger's hold (``gridgov.ledger.holds``), not by a Prefect deployment concurrency
+limit: a run killed with ``kill -9`` keeps its Prefect slot until Prefect's lease on it
+expires (300 s in 3.8.8, renewed by the flow engine and not settable per deployment), and
+every run scheduled meanwhile is cancelled, so nothing is swept for five minutes. The hold is
+a short lease (``GRIDGOV_JOB_LEASE``, 60 s) that a heartbeat renews every third of it while
+the job works: a job longer than the lease keeps it, a dead one's expires within a lease and
+the next scheduled run takes over. A run that finds the hold taken ends at once, Completed,
+saying who holds it. See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from prefect.runtime import flow_run
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridgov import clock
+from gridgov.ledger import holds
+
+
+def _log() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("gridgov.holds")
+
+
+def holder_id() -> str:
+    """This run (its Prefect flow-run id, which the UI finds) and the process holding it."""
+    run = flow_run.get_id()
+    return f"{run or uuid.uuid4().hex}@{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+@dataclass
+class Hold:
+    """A job's hold as one run sees it: ``held`` by this run, or taken by ``other``."""
+
+    factory: sessionmaker[Session]
+    name: str
+    holder: str
+    lease: timedelta
+    held: bool
+    other: str | None = None  # who holds it, when this run does not
+    other_until: datetime | None = None
+    renewals: int = 0
+    lost: bool = False  # it expired while this run stalled, and another run took it
+    completed_at: datetime | None = None  # set by the job when it finished its work
+
+    @property
+    def refusal(self) -> str:
+        until = f" until {self.other_until:%Y-%m-%d %H:%M:%S} UTC" if self.other_until else ""
+        return f"skipped: the {self.name} hold is held by {self.other or 'another run'}{until}"
+
+
+async def _heartbeat(hold: Hold, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            kept = await asyncio.to_thread(
+                holds.renew, hold.factory, hold.name, hold.holder, clock.now(), hold.lease
+            )
+        except Exception as exc:  # the ledger did not answer this beat: the next one retries
+            _log().warning("could not renew the %s hold: %s", hold.name, exc)
+            continue
+        if not kept:
+            hold.lost = True
+            _log().warning("the %s hold expired and another run took it over", hold.name)
+            return
+        hold.renewals += 1
+
+
+@asynccontextmanager
+async def job_hold(
+    factory: sessionmaker[Session], name: str, lease: timedelta, every: float | None = None
+) -> AsyncIterator[Hold]:
+    """Take the hold on ``name`` for ``lease``, renewed every ``every`` seconds (a third of
+    the lease) until the block ends, then released (with ``completed_at`` when the job set
+    it). When another run holds it, the block gets ``held=False`` and the holder's name."""
+    holder = holder_id()
+    held = await asyncio.to_thread(holds.acquire, factory, name, holder, clock.now(), lease)
+    hold = Hold(factory, name, holder, lease, held)
+    if not held:
+        hold.other, hold.other_until = await asyncio.to_thread(holds.holding, factory, name)
+        _log().info(hold.refusal)
+        yield hold
+        return
+    beat = asyncio.create_task(_heartbeat(hold, every or lease.total_seconds() / 3))
+    try:
+        yield hold
+    finally:
+        beat.cancel()
+        with suppress(asyncio.CancelledError):
+            await beat
+        # Completed or not, the hold is freed: the next run catches up whatever is left.
+        await asyncio.to_thread(holds.release, factory, name, holder, hold.completed_at)
