@@ -1,7 +1,7 @@
 """One 督办 sweep on a big ledger: its time must follow the number of cases due, not the total.
 
     .venv/bin/python benchmarks/supervision.py [--total 1000000] [--small 100000]
-                                               [--backend sqlite|postgres|both]
+                                               [--backend sqlite|postgres|both] [--verify]
 
 For each backend it bulk-loads ``--total`` open community cases (created → dispatched →
 acknowledged, so each runs its handling clock in working days) straight into the tables with
@@ -38,12 +38,14 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, Table, create_engine, text
 from sqlalchemy.engine import make_url
 
 from gridgov.domain.deadlines import Clock
 from gridgov.domain.enums import DeadlineKind, Tier
 from gridgov.ledger import append_only
+from gridgov.ledger.chain import link, verify
 from gridgov.ledger.db import MIGRATIONS
 from gridgov.ledger.fastrows import BulkStatement
 from gridgov.ledger.models import Case, CaseEvent
@@ -252,11 +254,17 @@ def load(
             ins_case.copy([tuple(r.values()) for r in cases])
             # Each case's 督办 timer, as every writer derives it (ledger.rows).
             ins_timer.copy([t for r in cases if (t := timer_of_case(r)) is not None])
-            ins_event.copy([tuple(r.values()) for r in events])
+            trail = [tuple(r.values()) for r in events]
+            ins_event.copy(trail)
+            # Each event's hash, as every writer stores it: the sweep continues these chains
+            # (its head look-ups find them), and verify-trail passes on the swept ledger.
+            link(conn, trail)
     # A ledger at rest: statistics gathered, the write-ahead log folded into the file.
     with rt.engine.begin() as conn:
         if rt.engine.dialect.name == "postgresql":
-            conn.execute(text("analyze cases; analyze case_events; analyze timers"))
+            conn.execute(
+                text("analyze cases; analyze case_events; analyze timers; analyze event_hashes")
+            )
         else:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return time.perf_counter() - t0
@@ -435,6 +443,10 @@ class Ledgers:
             conn.execute(
                 text(
                     "delete from notifications where id > (select notes from bench_marks);"
+                    # The sweep's event hashes (keyed by case and seq), before its events.
+                    "delete from event_hashes h using case_events e "
+                    "where e.id > (select events from bench_marks) "
+                    "and h.case_id = e.case_id and h.seq = e.seq;"
                     "delete from case_events where id > (select events from bench_marks);"
                     f"update cases c set ({', '.join(cols)}) = "
                     f"({', '.join('s.' + c for c in cols)}) from bench_saved s where c.id = s.id;"
@@ -444,7 +456,9 @@ class Ledgers:
             )
             append_only.install(conn)
         with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("vacuum analyze cases, case_events, notifications, timers"))
+            conn.execute(
+                text("vacuum analyze cases, case_events, notifications, timers, event_hashes")
+            )
         return rt
 
     def done(self, rt: Runtime) -> None:
@@ -466,6 +480,16 @@ class Ledgers:
         self.tmp.cleanup()
 
 
+def verified(rt: Runtime) -> str:
+    """verify-trail on the swept ledger (no checkpoints: the chains alone), timed."""
+    t0 = time.perf_counter()
+    rep = verify(rt.engine, Ed25519PrivateKey.generate().public_key())
+    took = time.perf_counter() - t0
+    if not rep.ok:
+        raise SystemExit(f"verify-trail failed after the sweeps: {rep.problems[:3]}")
+    return f"verify-trail: {rep.cases:,} cases, {rep.events:,} events ok in {took:.1f} s"
+
+
 def run(
     name: str,
     total: int,
@@ -474,6 +498,7 @@ def run(
     repeat: int,
     upto: int,
     cache: Path | None,
+    check: bool = False,
 ) -> None:
     print(f"\n{name}" + (" (scattered ids)" if scatter else ""), flush=True)
     ledgers = Ledgers(name, cache)
@@ -488,6 +513,8 @@ def run(
                 rows = timed_sweeps(rt, due, upto)
                 report(label, rows, size)
                 out.append(rows)
+                if check and label == "small" and not out[1:]:
+                    print(f"  {label:<6} {verified(rt)}", flush=True)
                 ledgers.done(rt)
             return out
 
@@ -541,6 +568,11 @@ def main() -> None:
         default=os.environ.get("GRIDGOV_BENCH_CACHE"),
         help="directory keeping built SQLite ledgers between runs (default: none)",
     )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="run verify-trail on the small ledger after its first round's sweeps",
+    )
     args = p.parse_args()
     names = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print("load average at start: " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
@@ -548,7 +580,16 @@ def main() -> None:
         if name == "postgres" and not engine_ok(PG_URL):
             print(f"\npostgres: not reachable at {PG_URL}, skipped")
             continue
-        run(name, args.total, args.small, args.scatter, args.repeat, args.upto, args.cache)
+        run(
+            name,
+            args.total,
+            args.small,
+            args.scatter,
+            args.repeat,
+            args.upto,
+            args.cache,
+            args.verify,
+        )
         print("load average now: " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
 
 

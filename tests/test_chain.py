@@ -297,3 +297,36 @@ def test_the_hash_rule_is_the_same_whatever_form_a_writer_holds_the_values_in() 
         row = (*head, a, r, *tail, p, "k-1")
         assert _hash("p" * 64, _Canon().content(row)) == expected, (a, r, p)
     assert _us(rec) == us[1]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"b": 1, "a": {"d": [1.5, 1e16, -0.0, 1e-07, 12345678901234567890], "c": None}},
+        {"text": 'quote " backslash \\ newline \n tab \t bell \x07 del \x7f', "满意": "是"},
+        {"nan": float("nan"), "inf": float("inf"), "z": [True, False, {"y": "x", "x": "y"}]},
+    ],
+)
+def test_the_assembled_content_is_json_dumps_of_the_row(payload: dict[str, object]) -> None:
+    """The content is assembled from its parts (ledger/chain.py): it must stay byte for byte
+    json.dumps of the row — escapes, floats, NaN, big integers, NULL columns, key order."""
+    import json
+
+    from gridgov.ledger.chain import _Canon
+    from gridgov.ledger.rows import json_text, sqlite_time
+
+    at = datetime(2026, 10, 19, 1, 30, 1, 5, tzinfo=UTC)
+    us = int(at.timestamp()) * 1_000_000 + at.microsecond
+    for dept, community, frm in [(None, None, None), ("ZCG", 'a"\\b', "handled")]:
+        head = [9, 2, "rated", "市民\n", "citizen", dept, community]
+        tail = [frm, "rated"]
+        expected = json.dumps(
+            [*head, us, us, *tail, payload, "k\u2028"],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+        for p in (payload, json_text(payload)):
+            row = (*head, at, sqlite_time(at), *tail, p, "k\u2028")
+            assert _Canon().content(row) == expected, (dept, p)

@@ -38,7 +38,7 @@ from gridgov.domain.enums import CaseStatus, DeadlineKind, Tier, TimeUnit
 from gridgov.domain.lifecycle import SYSTEM, Actor, EventKind
 from gridgov.domain.routing import CaseFacts, notices
 from gridgov.ledger.casebook import CaseBook
-from gridgov.ledger.chain import link
+from gridgov.ledger.chain import GENESIS, HASHES, link
 from gridgov.ledger.clocks import AFTER_HANDLING
 from gridgov.ledger.fastrows import BulkStatement
 from gridgov.ledger.models import Case, CaseEvent
@@ -83,6 +83,12 @@ _START = case(
     (_T.c.clock_kind.in_([k.value for k in AFTER_HANDLING]), _T.c.handled_at),
     else_=_T.c.clock_start,
 )
+_LAST_SEQ = (
+    select(func.max(CaseEvent.seq))
+    .where(CaseEvent.case_id == _TM.c.case_id)
+    .correlate(_TM)  # also where it is nested in the head's subquery below
+    .scalar_subquery()
+)
 # A due timer and what its case's ladder step needs from the case row (read by primary key).
 COLUMNS = [
     _TM.c.case_id,
@@ -103,7 +109,12 @@ COLUMNS = [
     _T.c.overdue,
     _T.c.row_version,
     # The case's last event number (read through uq_case_events_case_seq, one seek per case).
-    select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == _TM.c.case_id).scalar_subquery(),
+    _LAST_SEQ,
+    # …and its hash, the head the step's event chains to (one primary-key seek per case; the
+    # trail's writer would otherwise read the heads back per 500 cases, ledger/chain.py).
+    select(HASHES.c.hash)
+    .where(HASHES.c.case_id == _TM.c.case_id, HASHES.c.seq == _LAST_SEQ)
+    .scalar_subquery(),
 ]
 UPDATE_COLUMNS = (
     "updated_at",
@@ -282,6 +293,7 @@ def _sweep_batch(
         events: list[tuple[Any, ...]] = []
         told_to: dict[str, list[tuple[int, str, str, str]]] = {}  # recipient → notices
         updates: list[tuple[Any, ...]] = []
+        heads: dict[tuple[int, int], str] = {}  # (case id, last seq) → its stored hash
         moved: list[tuple[Any, ...]] = []  # timers with a step ahead: (step, due, id, old step)
         climbed: list[tuple[int, int]] = []  # timers at the top of the ladder: (id, old step)
         actions: list[SweepAction] = []
@@ -292,7 +304,7 @@ def _sweep_batch(
             facts = row[2:9]  # status … reporter: what the notice rules read
             if not isinstance(facts[5], str):  # PostgreSQL hands JSON back parsed
                 facts = (*facts[:5], tuple(facts[5]), facts[6])
-            kind, start_raw, due_raw, unit, step_no, at_raw, overdue, version, seq = row[9:]
+            kind, start_raw, due_raw, unit, step_no, at_raw, overdue, version, seq, head = row[9:]
             taken = step_no
             assignee, community = row[5], row[6]
             found = clock_due.get(due_raw)
@@ -301,6 +313,7 @@ def _sweep_batch(
                 found = clock_due[due_raw] = (due_at, due_at.isoformat())
             due, due_iso = found
             level, seq, overdue_since = None, seq or 0, None
+            heads[(case_id, seq)] = head or GENESIS
             # The case row is written only when what a reader sees of it changes: a step at
             # or past the deadline (督办, escalation: level and overdue flag) or the top of
             # the ladder. A reminder before the deadline moves the timer alone.
@@ -381,7 +394,7 @@ def _sweep_batch(
                 )
             )
         ins_events.copy(events)
-        link(conn, events)  # each event's hash on its case's chain (ledger/chain.py)
+        link(conn, events, heads)  # each event's hash on its case's chain (ledger/chain.py)
         ins_notes.copy(_digests(told_to, at_now))
         changed = upd.execute(updates)
         if changed not in (-1, len(updates)):
