@@ -29,10 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,32 +51,6 @@ async def empty() -> None:
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
-
-
-@contextmanager
-def pg_ledger(pg_url: str) -> Iterator[Any]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from gridgov.item_catalog.loader import load_catalog
-    from gridgov.runtime import build_runtime
-    from gridgov.settings import Settings
-
-    schema = f"c_bench_stack_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'create schema "{schema}"'))
-    url = make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    settings = Settings(database_url=url.render_as_string(hide_password=False))
-    rt = build_runtime(settings, load_catalog(settings.catalog_dir))
-    rt.init_ledger()
-    try:
-        yield rt
-    finally:
-        rt.engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
 
 
 async def run_states(api_url: str, ids: list[str]) -> dict[str, Any]:
@@ -129,6 +101,8 @@ def wait_completed(api_url: str, ids: list[str], timeout: float) -> dict[str, An
 def measure(
     workers: int, n_cases: int, drivers: int, n_bare: int, pg_url: str, limit: int
 ) -> dict[str, Any]:
+    from gridgov.item_catalog.loader import load_catalog
+    from gridgov.settings import Settings
     from tests.api_support import build_world
     from tests.production.harness import (
         Proc,
@@ -136,13 +110,15 @@ def measure(
         free_port,
         gridgov_serve,
         pg_database,
+        pg_ledger,
         prefect_server,
         wait_for,
     )
 
     tmp = Path(tempfile.mkdtemp(prefix="c-bench-stack-"))
     with ExitStack() as stack:
-        rt = stack.enter_context(pg_ledger(pg_url))
+        catalog = load_catalog(Settings().catalog_dir)
+        rt = stack.enter_context(pg_ledger(pg_url, catalog, "c_bench_stack"))
         w = build_world(rt)
         ledger_url = rt.engine.url.render_as_string(hide_password=False)
         prefect_db = stack.enter_context(pg_database(pg_url, prefix="c_bench_prefect"))

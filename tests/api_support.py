@@ -1,7 +1,8 @@
-"""Shared set-up of the gateway tests: keys for every role, a live uvicorn, ledger counts.
+"""Shared set-up of the gateway tests: keys for every role, a live uvicorn, ledger counts,
+a local webhook receiver.
 
-Imported by tests/test_api*.py, test_open311*.py and test_client*.py (fixtures are
-re-exported there); not a test module itself.
+Imported by tests/test_api*.py, test_open311*.py, test_client*.py, test_notify.py and the
+production drill (fixtures are re-exported there); not a test module itself.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import json
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -161,6 +164,36 @@ def serve(app: FastAPI) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@contextmanager
+def webhook(delay: float = 0) -> Iterator[tuple[str, Counter[str]]]:
+    """A local webhook receiver on a free port: its URL, and the posts it got counted by
+    ``Idempotency-Key``. ``delay``: seconds each post takes (so concurrent deliverers
+    overlap)."""
+    posts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                posts[self.headers["Idempotency-Key"]] += 1
+            if delay:
+                time.sleep(delay)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass  # the test reads the counts, not an access log
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", posts
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 import respx
@@ -111,26 +109,10 @@ def test_concurrent_deliverers_post_each_notice_once(runtime: Runtime) -> None:
     become 5,059 posts): each notice is claimed by one of them and posted once. A real local
     receiver, slow enough that the deliverers overlap, counts the posts by idempotency key."""
     import threading
-    from collections import Counter
     from datetime import UTC, datetime
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from gridgov.ledger.db import transaction
-
-    posts: Counter[str] = Counter()
-    lock = threading.Lock()
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            with lock:
-                posts[self.headers["Idempotency-Key"]] += 1
-            time.sleep(0.002)
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
+    from tests.api_support import webhook
 
     n = 240
     with transaction(runtime.book.factory) as s:
@@ -144,30 +126,24 @@ def test_concurrent_deliverers_post_each_notice_once(runtime: Runtime) -> None:
             )
             for i in range(n)
         )
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
-    reports: list[int] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(4)
+    with webhook(delay=0.002) as (url, posts):
+        reports: list[int] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(4)
 
-    def deliverer() -> None:
-        try:
-            start.wait()
-            while (r := deliver_pending(runtime.book.factory, url, limit=20, backoff=0)).sent:
-                reports.append(r.sent)
-        except BaseException as exc:  # reported below: a thread's failure fails the test
-            errors.append(exc)
+        def deliverer() -> None:
+            try:
+                start.wait()
+                while (r := deliver_pending(runtime.book.factory, url, limit=20, backoff=0)).sent:
+                    reports.append(r.sent)
+            except BaseException as exc:  # reported below: a thread's failure fails the test
+                errors.append(exc)
 
-    threads = [threading.Thread(target=deliverer) for _ in range(4)]
-    try:
+        threads = [threading.Thread(target=deliverer) for _ in range(4)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(120)
-    finally:
-        receiver.shutdown()
-        receiver.server_close()
     assert not errors, errors
     assert len(posts) == n and set(posts.values()) == {1}, posts.most_common(3)
     assert sum(reports) == n

@@ -1,4 +1,5 @@
-"""The production stack as real processes: a ``prefect server`` and ``gridgov serve``.
+"""The production stack as real processes: a ``prefect server`` and ``gridgov serve``, on a
+PostgreSQL ledger in a schema of its own (``pg_ledger``).
 
 Each process gets its own ``PREFECT_HOME`` and a free port, and is killed (its whole process
 group) when the context ends, whatever happened. Waits poll against generous deadlines: these
@@ -18,11 +19,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from gridgov.item_catalog.loader import Catalog
+    from gridgov.runtime import Runtime
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -247,4 +252,27 @@ def pg_database(admin_url: str, prefix: str = "e_prefect") -> Iterator[str]:
                 {"n": name},
             )
             conn.execute(text(f'drop database if exists "{name}"'))
+        admin.dispose()
+
+
+@contextmanager
+def pg_ledger(admin_url: str, catalog: Catalog, prefix: str) -> Iterator[Runtime]:
+    """A migrated PostgreSQL ledger in a schema of its own (``<prefix>_<random>``, the
+    stack's processes share it through ``search_path``), dropped after."""
+    from gridgov.runtime import build_runtime
+    from gridgov.settings import Settings
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    url = make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    rt = build_runtime(Settings(database_url=url.render_as_string(hide_password=False)), catalog)
+    try:
+        rt.init_ledger()
+        yield rt
+    finally:
+        rt.engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'drop schema "{schema}" cascade'))
         admin.dispose()
