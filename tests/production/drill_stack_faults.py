@@ -25,14 +25,11 @@ so no sweep or reconciler runs meanwhile (docs/operations.md). ``benchmarks/stac
 
 from __future__ import annotations
 
+import os
 import sys
-import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -43,9 +40,10 @@ from sqlalchemy.engine import make_url
 from gridgov import clock
 from gridgov.domain.enums import Role
 from gridgov.domain.lifecycle import Actor, EventKind
+from gridgov.ledger import holds
 from gridgov.ledger.models import Case, CaseEvent, Notification, OwedRun
 from gridgov.runtime import Runtime
-from tests.api_support import World, build_world
+from tests.api_support import World, build_world, webhook
 from tests.conftest import PG_URL
 from tests.production.harness import (
     Proc,
@@ -59,7 +57,9 @@ from tests.production.harness import (
 
 pytestmark = [pytest.mark.production, pytest.mark.postgres]
 
-N = 6  # cases through the whole loop (the benchmark drives 200)
+# Cases through the whole loop, and the size of the create burst the gateway is killed in
+# (GRIDGOV_DRILL_CASES; the issue asks for 200, which takes hours on a loaded 2-core box).
+N = int(os.environ.get("GRIDGOV_DRILL_CASES", "6"))
 LOOP = [
     "created",
     "dispatched",
@@ -70,32 +70,6 @@ LOOP = [
     "review_passed",
     "closed",
 ]
-
-
-@contextmanager
-def webhook() -> Iterator[tuple[str, Counter[str]]]:
-    """A local receiver counting posts by idempotency key."""
-    posts: Counter[str] = Counter()
-    lock = threading.Lock()
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            with lock:
-                posts[self.headers["Idempotency-Key"]] += 1
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", posts
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def gateway(env: dict[str, str], log: Path) -> tuple[Proc, str]:
@@ -137,8 +111,9 @@ def sweep_killed_mid_transaction(
     rt: Runtime, item_code: str, ledger_url: str, log: Path
 ) -> list[str]:
     """Fresh dispatched cases whose whole ladder is due at ``later``; a sweep at ``later`` in
-    its own process blocks on a row lock the test holds, and is killed there. Returns the
-    cases (a finishing sweep must then act on each exactly once)."""
+    its own process takes the ledger's sweep hold (as the ``supervise`` flow does), blocks on
+    a row lock the test holds, and is killed there, leaving its hold behind. Returns the cases
+    (a finishing sweep must then act on each exactly once)."""
     grid = min((u for u in rt.catalog.territory.values() if u.kind == "grid"), key=lambda u: u.code)
     now = clock.now()
     nos = []
@@ -155,9 +130,15 @@ def sweep_killed_mid_transaction(
     app = "gridgov_c_killed_sweep"
     url = make_url(ledger_url).update_query_dict({"application_name": app})
     code = (
-        "import sys; from datetime import datetime; from gridgov.runtime import default_runtime;"
-        " from gridgov.ledger.supervision import sweep;"
-        " sweep(default_runtime().book, datetime.fromisoformat(sys.argv[1]))"
+        "import sys, time; from datetime import datetime, timedelta;"
+        " from gridgov import clock; from gridgov.ledger import holds;"
+        " from gridgov.runtime import default_runtime;"
+        " from gridgov.ledger.supervision import sweep; rt = default_runtime();"
+        " lease = timedelta(seconds=rt.settings.job_lease);"
+        " take = lambda: holds.acquire(rt.book.factory, holds.SWEEP, 'killed-sweep',"
+        " clock.now(), lease);"
+        " [time.sleep(0.2) for _ in iter(take, True)];"
+        " sweep(rt.book, datetime.fromisoformat(sys.argv[1]))"
     )
     engine = create_engine(ledger_url)
     try:
@@ -198,6 +179,7 @@ def sweep_killed_mid_transaction(
             .where(Case.case_no.in_(nos), CaseEvent.kind == EventKind.REMINDED.value)
         )
     assert ladder == 0  # the killed transaction left nothing
+    assert holds.holding(rt.book.factory, holds.SWEEP)[0] == "killed-sweep"  # and its hold
     from gridgov.ledger.supervision import sweep
 
     sweep(rt.book, later)
@@ -303,13 +285,26 @@ def test_stack_survives_kills_and_an_outage(pg_ledger: Runtime, tmp_path: Path) 
                     all(status(rt, no) == "closed" for no in nos) and not open_owed and not unsent
                 )
 
-            wait_for("every case closed, every owed run settled, every notice sent", converged, 600)
+            wait_for(
+                "every case closed, every owed run settled, every notice sent",
+                converged,
+                600 + 30 * N,
+            )
 
             # 4. A sweep killed mid-transaction wrote nothing; the next one acts once, and the
             # scheduled sweeps deliver its notices.
+            killed_at = clock.now()
             swept = sweep_killed_mid_transaction(
                 rt, w.item.code, ledger_url, tmp_path / "killed.log"
             )
+
+            # The dead sweep's hold expires within its lease (GRIDGOV_JOB_LEASE, 60 s) and a
+            # scheduled sweep completes after it: supervision does not stop for long.
+            def swept_again() -> bool:
+                last = holds.last_completed(rt.book.factory, holds.SWEEP)
+                return last is not None and last > killed_at
+
+            wait_for("a scheduled sweep after the killed one", swept_again, 300)
             wait_for("the ladder's notices sent", converged, 300)
         finally:
             for p in [*workers, gw]:
