@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
@@ -11,6 +13,7 @@ from gridgov.boards.query import read_board
 from gridgov.domain.deadlines import moment_at_fraction
 from gridgov.domain.enums import Role, Source, Tier, TimeUnit
 from gridgov.domain.lifecycle import Actor, EventKind
+from gridgov.exchange.export import export_ledger
 from gridgov.ledger import fastrows, timers
 from gridgov.ledger.models import Case, CaseEvent, Notification
 from gridgov.ledger.supervision import DIGEST, sweep
@@ -121,7 +124,7 @@ def _row(rt: Runtime, case_no: str) -> dict[str, object]:
         )
 
 
-def test_a_reminder_moves_the_timer_not_the_case_row(runtime: Runtime) -> None:
+def test_a_reminder_moves_the_timer_not_the_case_row(runtime: Runtime, tmp_path: Path) -> None:
     """Before the deadline the sweep writes the step's event, notices and the timer; the
     case row changes only at 督办 (overdue flag, level). Readers see the reminder anyway."""
     no = _open_dispatched(runtime, 1)[0]
@@ -141,6 +144,10 @@ def test_a_reminder_moves_the_timer_not_the_case_row(runtime: Runtime) -> None:
     with runtime.book.factory() as s:
         board = read_board(s, runtime.calendar, c.next_sweep_at + timedelta(minutes=1))
     assert board.counts == {"reminded": 1} and board.entries[0].next_sweep_at == c.clock_due
+    export_ledger(runtime.engine, runtime.calendar.tz, "csv", tmp_path / "x", now=c.clock_due)
+    out = pd.read_csv(tmp_path / "x" / "cases.csv", dtype=str).iloc[0]
+    assert (out["supervision_level"], out["ladder_done"]) == ("reminded", "1")
+    assert pd.Timestamp(out["next_sweep_at"]) == c.clock_due
     # A command on the reminded case starts from the ladder as it stands: no second reminder.
     asked = runtime.book.act(
         no,

@@ -27,6 +27,7 @@ from gridgov.assessments.period import Month, Window
 from gridgov.domain.errors import InvalidInput
 from gridgov.exchange.dictionary import write_dictionary
 from gridgov.exchange.tables import FORMATS, TABLES, Format, normalise, write_tables
+from gridgov.ledger import timers
 from gridgov.ledger.models import Case, CaseEvent
 
 MANIFEST = "manifest.json"
@@ -54,7 +55,9 @@ def _scope(window: Window) -> Any:
 
 
 def _read(conn: Connection, table: Table, where: Any = None, order: Any = ()) -> pd.DataFrame:
-    stmt = select(*table.columns)
+    # A case's ladder position as its timer holds it: the sweep moves a reminded case's
+    # timer, not its row (ledger/timers.py).
+    stmt = select(*(timers.case_columns() if table.name == "cases" else table.columns))
     if where is not None:
         stmt = stmt.where(where)
     rows = conn.execute(stmt.order_by(*order)).all()

@@ -11,7 +11,8 @@ what a reader sees of the case changes (a step at or past the deadline, the top 
 ladder): after a reminder the case row's ``ladder_done``/``next_sweep_at`` lag behind its
 timer, and its ``supervision_level`` is still empty. Readers of the ladder position take it
 from here: the case book through :func:`load`, the API's case list through :func:`load_all`,
-SQL readers (the boards) through :data:`LEVEL` and :data:`NEXT_STEP_AT`.
+SQL readers (the boards) through :data:`LEVEL` and :data:`NEXT_STEP_AT`, readers of whole case
+rows (the export) through :func:`case_columns`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, String, delete, insert, literal, select
+from sqlalchemy import ColumnElement, Connection, String, delete, func, insert, literal, select
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -95,6 +96,21 @@ LEVEL: ColumnElement[str | None] = when(
 )
 # When the sweep next looks at the case (its timer's due time; none: no step ahead).
 NEXT_STEP_AT = select(Timer.due).where(Timer.case_id == Case.id).scalar_subquery()
+# The ladder columns of ``cases`` as a reader must see them (the SQL form of :func:`load`):
+# the timer's step and due time while the case has a timer, else the row's own; the level
+# as :data:`LEVEL`. For readers of whole case rows in SQL (the export).
+AS_READ: dict[str, ColumnElement[Any]] = {
+    "ladder_done": func.coalesce(
+        select(Timer.step).where(Timer.case_id == Case.id).scalar_subquery(), Case.ladder_done
+    ),
+    "next_sweep_at": func.coalesce(NEXT_STEP_AT, Case.next_sweep_at),
+    "supervision_level": LEVEL,
+}
+
+
+def case_columns() -> list[ColumnElement[Any]]:
+    """Every column of ``cases`` in table order, the ladder ones as :data:`AS_READ`."""
+    return [AS_READ[c.name].label(c.name) if c.name in AS_READ else c for c in CASES.columns]
 
 
 def insert_rows(conn: Connection, rows: Iterable[tuple[Any, ...] | None]) -> None:
