@@ -115,22 +115,39 @@ LEVELS = {
 
 
 def _count(frame: pd.DataFrame, key: str, cols: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Sum each indicator column per value of ``frame[key]`` (missing keys dropped): one
-    factorize and a bincount per column, much cheaper than a many-column groupby."""
-    codes, uniques = pd.factorize(frame[key]) if len(frame) else (np.empty(0, np.intp), [])
+    """Sum each indicator column per value of ``frame[key]`` (missing keys dropped): integer
+    codes (a categorical's own, else one factorize) and a bincount per column, much cheaper
+    than a many-column groupby. A category no row has gets zeros, as a unit without cases does
+    in ``unit_table``."""
+    codes, uniques = _codes(frame[key])
     valid = codes >= 0
     k = codes[valid]
-    data = {
-        name: np.bincount(k, weights=np.asarray(v)[valid], minlength=len(uniques)).astype(np.int64)
-        for name, v in cols.items()
-    }
+    data = {name: _sum_by(k, np.asarray(v)[valid], len(uniques)) for name, v in cols.items()}
     return pd.DataFrame(data, index=pd.Index([str(u) for u in uniques], dtype=object))
+
+
+def _sum_by(codes: np.ndarray, v: np.ndarray, size: int) -> np.ndarray:
+    """Per code, the sum of ``v`` (0/1 flags or integers); flags count the codes where they
+    hold (integer bincount: no float weights)."""
+    if v.dtype == bool:
+        return np.bincount(codes[v], minlength=size).astype(np.int64)
+    return np.bincount(codes, weights=v, minlength=size).astype(np.int64)
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """(integer code per row, -1 where missing; the values the codes stand for)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype(np.intp), values.cat.categories
+    if not len(values):
+        return np.empty(0, np.intp), pd.Index([], dtype=object)
+    codes, uniques = pd.factorize(values)
+    return codes, pd.Index(uniques)
 
 
 def _event_counts(f: Facts, level: Level) -> pd.DataFrame:
     ev = f.events
     kind = ev["kind"]
-    rating = ev["detail"].astype(object)
+    rating = ev["detail"]  # categorical: comparisons are on its codes
     cols = {
         "received": kind.isin(("dispatched", "rerouted")).to_numpy(),
         "handled": (kind == "handled").to_numpy(),
@@ -164,11 +181,13 @@ def _case_counts(f: Facts, level: Level) -> pd.DataFrame:
         "reworked_cases": cf["reworked"].to_numpy(dtype=bool),
     }
     out = _count(cf, level.case_key, cols)
-    hours = pd.DataFrame(
-        {"_key": cf[level.case_key].astype(object).to_numpy(), "h": cf["handling_hours"]}
-    ).dropna()
-    g = hours.groupby("_key")["h"]
+    codes, uniques = _codes(cf[level.case_key])
+    hours = cf["handling_hours"].to_numpy()
+    known = (codes >= 0) & ~np.isnan(hours)
+    g = pd.Series(hours[known]).groupby(codes[known])  # integer keys: no string hashing
     times = pd.DataFrame({"mean_handling_hours": g.mean(), "p90_handling_hours": g.quantile(0.9)})
+    at = times.index.to_numpy(dtype=np.intp)
+    times.index = pd.Index([str(u) for u in uniques[at]], dtype=object)
     out = out.join(times, how="outer")
     if level.kind == "department" and not f.assisting.empty:
         a = f.assisting

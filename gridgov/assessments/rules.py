@@ -46,12 +46,35 @@ def rule_table(items: pd.DataFrame, cal: WorkingCalendar) -> pd.DataFrame:
 
 def rules_for(codes: pd.Series, versions: pd.Series, table: pd.DataFrame) -> pd.DataFrame:
     """The rule row of each (code, version) pair, aligned with the inputs; unknown items get
-    ``NO_LIMIT`` everywhere (the audit reports them)."""
-    keys = pd.DataFrame({"item_code": codes.astype(str).to_numpy(), "item_version": versions})
-    keys["item_version"] = keys["item_version"].astype(np.int64)
-    merged = keys.merge(table, on=["item_code", "item_version"], how="left")
+    ``NO_LIMIT`` everywhere (the audit reports them). Looked up on integer keys (the codes'
+    categories, or one factorize) rather than merged on strings: a city's month has a
+    million cases and a few hundred item versions."""
+    if isinstance(codes.dtype, pd.CategoricalDtype):
+        code_ids = codes.cat.codes.to_numpy().astype(np.int64)
+        names = pd.Index(np.asarray(codes.cat.categories, dtype=object), dtype=object)
+    else:
+        factors, uniques = pd.factorize(codes)
+        code_ids = factors.astype(np.int64)
+        names = pd.Index(np.asarray(uniques, dtype=object), dtype=object)
+    version = versions.to_numpy().astype(np.int64)
+    t_code = names.get_indexer(table["item_code"].astype(object).to_numpy())
+    t_version = table["item_version"].to_numpy().astype(np.int64)
+    both = np.concatenate([version, t_version])
+    low = int(both.min()) if len(both) else 0
+    width = int(both.max()) - low + 1 if len(both) else 1
+    known = np.flatnonzero(t_code >= 0)  # the table's rows whose code some case has
+    t_key = t_code[known] * width + (t_version[known] - low)
+    key = np.where(code_ids >= 0, code_ids * width + (version - low), -1)
+    at = pd.Index(t_key).get_indexer(key)  # -1: no such item version
+    found = at >= 0
+    row = np.where(found, known[np.maximum(at, 0)], -1)
+    merged = pd.DataFrame({"item_code": codes.astype(str).to_numpy(), "item_version": version})
     for limit in LIMITS:
-        merged[f"{limit}_span"] = merged[f"{limit}_span"].fillna(NO_LIMIT).astype(np.int64)
-        merged[f"{limit}_working"] = merged[f"{limit}_working"].fillna(False).astype(bool)
+        span = np.full(len(key), NO_LIMIT, dtype=np.int64)
+        span[found] = table[f"{limit}_span"].to_numpy()[row[found]]
+        working = np.zeros(len(key), dtype=bool)
+        working[found] = table[f"{limit}_working"].to_numpy()[row[found]]
+        merged[f"{limit}_span"] = span
+        merged[f"{limit}_working"] = working
     merged.index = codes.index
     return merged

@@ -58,6 +58,36 @@ def first_in(
     return out
 
 
+class Units:
+    """The events' ``detail`` (a dispatch's target department, a callback's rating) as integer
+    codes into its sorted values plus ``COMMUNITY_UNIT``: holders are picked by code, never as
+    a Python string per event."""
+
+    def __init__(self, detail: pd.Series) -> None:
+        cat = (
+            detail.astype("category")
+            if not isinstance(detail.dtype, pd.CategoricalDtype)
+            else detail
+        )
+        own = cat.cat.categories
+        self.names = own.append(pd.Index([COMMUNITY_UNIT], dtype=own.dtype)).unique().sort_values()
+        remap = np.append(self.names.get_indexer(own), -1)
+        self.codes = remap[cat.cat.codes.to_numpy().astype(np.intp)]  # -1: no detail
+        self.community = int(self.names.get_loc(COMMUNITY_UNIT))
+
+    def at(self, rows: Idx) -> Idx:
+        """The unit code of each row's detail at ``rows`` (``COMMUNITY_UNIT`` where -1)."""
+        return np.where(rows >= 0, self.codes[np.maximum(rows, 0)], self.community)
+
+    def values(self, codes: Idx, missing: object = np.nan) -> npt.NDArray[np.object_]:
+        """Codes back to strings (``missing`` for -1), for a few rows."""
+        names = np.empty(len(self.names) + 1, dtype=object)
+        names[:-1] = self.names.to_numpy(dtype=object)
+        names[-1] = missing
+        out: npt.NDArray[np.object_] = names[codes]
+        return out
+
+
 @dataclass
 class Trail:
     events: pd.DataFrame  # input events plus ``holder`` and, for returns, ``accepted``
@@ -71,25 +101,24 @@ def read_trail(events: pd.DataFrame, case_rules: pd.DataFrame, clock: OfficeCloc
     case = ev["case_id"].to_numpy()
     at = ev["at"].to_numpy()
     kind = ev["kind"]
-    detail = ev["detail"].astype(object).to_numpy()
     route = kind.isin(ROUTE).to_numpy()
     returned = (kind == "returned").to_numpy()
     cancelled = (kind == "cancelled").to_numpy()
+    units = Units(ev["detail"])
 
     # Who holds the case at each event: the target of the latest dispatch/re-route (a return
     # leaves it with the returning department until the dispatcher re-routes it).
     li_route = last_where(route, case)
-    holder = np.where(li_route >= 0, detail[np.maximum(li_route, 0)], COMMUNITY_UNIT)
-    ev = ev.assign(holder=pd.Categorical(holder))
+    holder = units.at(li_route)
+    ev = ev.assign(holder=pd.Categorical.from_codes(holder, units.names).remove_unused_categories())
 
     # A return is accepted when the next routing step is a re-route (not pending/cancelled).
     nxt = next_where(route | returned | cancelled, case)
-    kinds = kind.astype(object).to_numpy()
-    accepted = returned & (nxt >= 0) & (kinds[np.maximum(nxt, 0)] == "rerouted")
-    ev["accepted"] = accepted
+    rerouted = (kind == "rerouted").to_numpy()
+    ev["accepted"] = returned & (nxt >= 0) & rerouted[np.maximum(nxt, 0)]
 
     windows = _windows(ev, case, at, route, returned | cancelled, li_route, case_rules, clock)
-    per_case = _per_case(ev, case, at, route, returned, li_route)
+    per_case = _per_case(ev, case, at, route, returned, li_route, units)
     return Trail(ev, windows, per_case)
 
 
@@ -142,6 +171,7 @@ def _per_case(
     route: Mask,
     returned: Mask,
     li_route: Idx,
+    units: Units,
 ) -> pd.DataFrame:
     n = len(ev)
     if n == 0:
@@ -158,11 +188,13 @@ def _per_case(
         )
     last = np.append(case[1:] != case[:-1], True)
     kind = ev["kind"]
-    detail = ev["detail"].astype(object).to_numpy()
     lr = li_route[last]
     li_rr = last_where(route | returned, case)[last]
-    kinds = kind.astype(object).to_numpy()
     li_rated = last_where((kind == "rated").to_numpy(), case)[last]
+    # The last rating: NaN where the rated event carries none, None without a rated event.
+    rating = np.full(len(li_rated), None, dtype=object)
+    rated = li_rated >= 0
+    rating[rated] = units.values(units.codes[li_rated[rated]])
     ids = case[last]
     slot = np.cumsum(np.r_[True, case[1:] != case[:-1]]) - 1  # each row's case, 0…size-1
     size = len(ids)
@@ -173,12 +205,12 @@ def _per_case(
     return pd.DataFrame(
         {
             "received_at": np.where(lr >= 0, at[np.maximum(lr, 0)], NEVER),
-            "holder": np.where(lr >= 0, detail[np.maximum(lr, 0)], COMMUNITY_UNIT),
-            "pending_return": (li_rr >= 0) & (kinds[np.maximum(li_rr, 0)] == "returned"),
+            "holder": units.values(units.at(lr)),
+            "pending_return": (li_rr >= 0) & returned[np.maximum(li_rr, 0)],
             "cancelled_at": first_in((kind == "cancelled").to_numpy(), slot, at, size),
             "extended": any_of((kind == "extension_granted").to_numpy()),
             "reworked": any_of(kind.isin(REWORK).to_numpy()),
-            "last_rating": np.where(li_rated >= 0, detail[np.maximum(li_rated, 0)], None),
+            "last_rating": rating,
         },
         index=pd.Index(ids, name="case_id"),
     )
