@@ -25,7 +25,9 @@ from gridgov.boards.query import BoardEntry, BoardSnapshot
 from gridgov.item_catalog.loader import Catalog
 
 EMPTY_ZH = "当前没有超期或临期案件。"
-COLUMNS_ZH = (
+# The headings of BoardLine.cells, in the same order: every view of a row (artifact table,
+# page, CLI, the board run's log) shows these eight.
+LINE_COLUMNS_ZH = (
     "案件编号",
     "事项",
     "承办单位",
@@ -34,8 +36,8 @@ COLUMNS_ZH = (
     "超期",
     "当前环节",
     "时限",
-    "流程记录",
 )
+COLUMNS_ZH = (*LINE_COLUMNS_ZH, "流程记录")  # the artifact adds a link to the case's runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,20 @@ class BoardLine:
     waits: str  # 待部门签收 …
     due: str  # 处置时限 2026-11-23 17:00 (local, no zone: the header names it)
     overdue: bool
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        """What a row shows, in the order of ``LINE_COLUMNS_ZH``."""
+        return (
+            self.case_no,
+            self.item,
+            self.holder,
+            self.community,
+            self.level,
+            self.late,
+            self.waits,
+            self.due,
+        )
 
 
 def line(e: BoardEntry, catalog: Catalog, tz: ZoneInfo) -> BoardLine:
@@ -123,23 +139,7 @@ def markdown(
         ln = line(e, catalog, tz)
         url = links(e.case_no) if links else None
         run = f"[查看]({url})" if url else "—"
-        table += (
-            "| "
-            + " | ".join(
-                _cell(c)
-                for c in (
-                    ln.case_no,
-                    ln.item,
-                    ln.holder,
-                    ln.community,
-                    ln.level,
-                    ln.late,
-                    ln.waits,
-                    ln.due,
-                )
-            )
-            + f" | {run} |\n"
-        )
+        table += "| " + " | ".join(_cell(c) for c in ln.cells) + f" | {run} |\n"
     more = snap.total - len(snap.entries)
     tail = (
         f"\n另有 {more} 件未列出(按到期时间排序,仅列最紧急的 {len(snap.entries)} 件)。\n"

@@ -28,7 +28,7 @@ def board(
     from gridgov import clock
     from gridgov.boards.labels import holder_zh, level_zh, local, place_zh, zone_label
     from gridgov.boards.query import LEVELS, filter_clauses, holiday_note, read_board
-    from gridgov.boards.render import text_lines
+    from gridgov.boards.render import LINE_COLUMNS_ZH, text_lines
     from gridgov.domain.errors import InvalidInput
     from gridgov.runtime import default_runtime
 
@@ -61,12 +61,10 @@ def board(
         title=f"督办看板{' · ' + scope if scope else ''} — 截至 {local(now, tz)}",
         caption=f"共 {snap.total} 件:{counts}。时间均为{zone_label(tz, now)}",
     )
-    for col in ("案件编号", "事项", "承办单位", "社区", "督办等级", "超期", "当前环节", "时限"):
+    for col in LINE_COLUMNS_ZH:
         table.add_column(col)
     for ln in text_lines(snap, cat, tz):
-        table.add_row(
-            ln.case_no, ln.item, ln.holder, ln.community, ln.level, ln.late, ln.waits, ln.due
-        )
+        table.add_row(*ln.cells)
     console.print(table)
     note = holiday_note(rt.book, now)
     if note:  # deadlines counted without a year's holiday data

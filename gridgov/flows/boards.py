@@ -56,17 +56,7 @@ async def board_views(now: datetime, sweep_run: str | None = None) -> State[Any]
     if urgent:
         log.info("全区最紧急的 %d 件:", len(urgent))
     for ln in text_lines(replace(boards.district, entries=urgent), rt.catalog, rt.calendar.tz):
-        log.info(
-            "%s · %s · %s · %s · %s · 超期 %s · %s · %s",
-            ln.case_no,
-            ln.item,
-            ln.holder,
-            ln.community,
-            ln.level,
-            ln.late,
-            ln.waits,
-            ln.due,
-        )
+        log.info("%s · %s · %s · %s · %s · 超期 %s · %s · %s", *ln.cells)
     written = sum(b.written for b in links)
     return Completed(
         message=f"{written} 块看板已更新,{len(links) - written} 块内容无变化未重写",

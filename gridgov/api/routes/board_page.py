@@ -24,7 +24,7 @@ from gridgov.api.deps import GatewayDep
 from gridgov.api.keystore import Principal
 from gridgov.boards.labels import LEVEL_ZH, holder_zh, local, place_zh, zone_label
 from gridgov.boards.query import LEVELS, filter_clauses, holiday_note, read_board
-from gridgov.boards.render import text_lines
+from gridgov.boards.render import LINE_COLUMNS_ZH, text_lines
 from gridgov.domain.enums import Role, TerritoryKind
 
 router = APIRouter(include_in_schema=False)
@@ -86,6 +86,7 @@ def board_page(
             "now": local(now, tz),
             "zone": zone_label(tz, now),
             "snap": snap,
+            "columns": LINE_COLUMNS_ZH,
             "lines": text_lines(snap, cat, tz),
             "levels": [(k, LEVEL_ZH.get(k, "已到期未督办")) for k in LEVELS],
             "counts": [(LEVEL_ZH.get(k, "已到期未督办"), snap.counts.get(k, 0)) for k in LEVELS],
