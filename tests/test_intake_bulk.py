@@ -4,7 +4,7 @@ the same as the case book's — on SQLite and PostgreSQL. Also the bulk writer's
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from gridgov.intake.dedupe import DedupeRule
 from gridgov.intake.machine import Format, RowChecker, parse_text
 from gridgov.ledger.models import Case, CaseEvent, Notification
 from gridgov.ledger.progress import advance
+from gridgov.ledger.records import CaseRecord
 from gridgov.ledger.risk_models import IntakeEvent
 from gridgov.ledger.supervision import _Notices, _payload_json, sweep
 from gridgov.runtime import Runtime
@@ -45,6 +46,27 @@ def row(rt: Runtime, eid: str, minutes: float = 0, **over: Any) -> dict[str, Any
         "lon": 113.92,
     }
     return base | over
+
+
+def twin(rt: Runtime, first: CaseRecord, at: datetime, key: str) -> CaseRecord:
+    """The same camera report as the bulk case ``first``, opened through the case book and
+    moved on by the automatic steps (dispatch) as a case-book case is."""
+    community, g = grid(rt)
+    opened = rt.book.open_case(
+        {
+            "item_code": first.item_code,
+            "community": community,
+            "grid": g,
+            "source": "ai_camera",
+            "reporter": "ai_camera:cam-1",
+        },
+        SYSTEM,
+        at,
+        key,
+    ).case
+    return advance(
+        rt.book, opened.case_no, None, at, spot_share=0, policy=UnsatisfiedPolicy.REOPEN
+    ).case
 
 
 def count(rt: Runtime, model: Any, *where: Any) -> int:
@@ -124,27 +146,7 @@ def test_bulk_cases_match_the_case_book_and_reingest_writes_nothing(runtime: Run
         repeats = s.scalar(select(Case.repeat_count).where(Case.case_no == first.case_no))
     assert repeats == 2
     # The same report through the case book and the automatic dispatch gives the same clocks.
-    community, g = grid(runtime)
-    twin = runtime.book.open_case(
-        {
-            "item_code": first.item_code,
-            "community": community,
-            "grid": g,
-            "source": "ai_camera",
-            "reporter": "ai_camera:cam-1",
-        },
-        SYSTEM,
-        first.opened_at,
-        "twin",
-    ).case
-    twin = advance(
-        runtime.book,
-        twin.case_no,
-        None,
-        first.opened_at,
-        spot_share=0,
-        policy=UnsatisfiedPolicy.REOPEN,
-    ).case
+    same = twin(runtime, first, first.opened_at, "twin")
     for f in (
         "status",
         "assignee",
@@ -158,10 +160,10 @@ def test_bulk_cases_match_the_case_book_and_reingest_writes_nothing(runtime: Run
         "item_version",
         "street_code",
     ):
-        assert getattr(first, f) == getattr(twin, f), f
+        assert getattr(first, f) == getattr(same, f), f
     trail = runtime.book.trail(first.case_no)
     assert [(e.seq, e.kind) for e in trail] == [(1, "created"), (2, "dispatched")]
-    assert [e.kind for e in runtime.book.trail(twin.case_no)] == ["created", "dispatched"]
+    assert [e.kind for e in runtime.book.trail(same.case_no)] == ["created", "dispatched"]
     # Its dispatch notice is the one the routing rules give.
     facts = CaseFacts(
         first.case_no,

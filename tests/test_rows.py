@@ -23,7 +23,7 @@ from gridgov.intake.bulk import ingest_events
 from gridgov.ledger import rows, timers
 from gridgov.ledger.progress import advance
 from gridgov.runtime import Runtime
-from tests.test_intake_bulk import T0, grid, row
+from tests.test_intake_bulk import T0, row, twin
 
 # Columns that name *this* case or its origin: they differ between two reports of one thing.
 IDENTITY = {
@@ -115,23 +115,10 @@ def test_bulk_intake_writes_the_case_books_rows_column_for_column(runtime: Runti
     event column but the ones naming who and which command, bulk against the case book."""
     report = ingest_events(runtime.book, [row(runtime, "r1")])
     bulk_no = report.case_nos[0]
-    community, g = grid(runtime)
     first = runtime.book.get(bulk_no)
-    twin = runtime.book.open_case(
-        {
-            "item_code": first.item_code,
-            "community": community,
-            "grid": g,
-            "source": "ai_camera",
-            "reporter": "ai_camera:cam-1",
-        },
-        SYSTEM,
-        T0,
-        "twin-rows",
-    ).case
-    advance(runtime.book, twin.case_no, None, T0, spot_share=0, policy=UnsatisfiedPolicy.REOPEN)
+    book_twin = twin(runtime, first, T0, "twin-rows")
     bulk, bulk_events = _stored(runtime, bulk_no)
-    book, book_events = _stored(runtime, twin.case_no)
+    book, book_events = _stored(runtime, book_twin.case_no)
     compared = [c for c in rows.CASE_COLUMNS if c not in IDENTITY]
     assert len(compared) > 40
     assert {c: bulk[c] for c in compared} == {c: book[c] for c in compared}
@@ -171,20 +158,7 @@ def test_every_writer_keeps_the_timer_its_case_columns_imply(
     report = ingest_events(runtime.book, [row(runtime, "t1")])
     bulk_no = report.case_nos[0]
     first = runtime.book.get(bulk_no)
-    community, g = grid(runtime)
-    twin = runtime.book.open_case(
-        {
-            "item_code": first.item_code,
-            "community": community,
-            "grid": g,
-            "source": "ai_camera",
-            "reporter": "ai_camera:cam-1",
-        },
-        SYSTEM,
-        T0,
-        "twin-timer",
-    ).case
-    advance(runtime.book, twin.case_no, None, T0, spot_share=0, policy=UnsatisfiedPolicy.REOPEN)
+    book_twin = twin(runtime, first, T0, "twin-timer")
     run(runtime, "szcg_gbk.csv", "szcg_mapping.yaml", tmp_path)
     with runtime.engine.connect() as conn:
         cases = conn.execute(select(rows.CASES)).all()
@@ -192,7 +166,7 @@ def test_every_writer_keeps_the_timer_its_case_columns_imply(
     implied = {c.id: rows.timer_of_case(c._mapping) for c in cases}
     assert stored == {i: t for i, t in implied.items() if t is not None}
     by_no = {c.case_no: c.id for c in cases}
-    assert stored[by_no[bulk_no]][1:] == stored[by_no[twin.case_no]][1:]
+    assert stored[by_no[bulk_no]][1:] == stored[by_no[book_twin.case_no]][1:]
     imported = [c for c in cases if c.source_system and not c.source_system.startswith("intake")]
     assert any(c.id in stored for c in imported) and any(c.id not in stored for c in imported)
 
@@ -231,7 +205,7 @@ def test_importer_writes_the_case_books_rows_for_the_same_history(
     # The import runs at the opening moment: the case's limit is ahead, so it is laddered.
     summary = Importer(runtime.book, m, now=opened).run(open_file(csv, m))
     assert summary.imported == 1
-    twin = runtime.book.open_case(
+    book_twin = runtime.book.open_case(
         {
             "item_code": "SH-JF-009",
             "community": "GM-GM-GUANGMING",
@@ -243,13 +217,15 @@ def test_importer_writes_the_case_books_rows_for_the_same_history(
         opened,
         "twin-import",
     ).case
-    advance(runtime.book, twin.case_no, None, opened, spot_share=0, policy=UnsatisfiedPolicy.REOPEN)
+    advance(
+        runtime.book, book_twin.case_no, None, opened, spot_share=0, policy=UnsatisfiedPolicy.REOPEN
+    )
     with runtime.engine.connect() as conn:
         imported_no = conn.scalar(
             select(rows.CASES.c.case_no).where(rows.CASES.c.source_id == "HL-9")
         )
     imp, imp_events = _stored(runtime, str(imported_no))
-    book, book_events = _stored(runtime, twin.case_no)
+    book, book_events = _stored(runtime, book_twin.case_no)
     compared = [c for c in rows.CASE_COLUMNS if c not in IMPORT_ORIGIN]
     assert len(compared) > 40
     assert imp["status"] == "dispatched" and imp["next_sweep_at"] is not None
