@@ -116,7 +116,7 @@ def cohort_table(facts: Facts) -> pd.DataFrame:
     if c.empty:
         return pd.DataFrame(columns=[*cols, "still_open", "on_time_closure_rate"])
     g = (
-        c.assign(department=c["department"].fillna("(awaiting re-route)"), opened=1)
+        c.assign(department=_filled(c["department"], "(awaiting re-route)"), opened=1)
         .groupby(["opened_month", "department"], observed=True)
         .agg(
             opened=("opened", "sum"),
@@ -127,6 +127,9 @@ def cohort_table(facts: Facts) -> pd.DataFrame:
         )
         .reset_index()
     )
+    for key in ("opened_month", "department"):  # categorical keys (facts) come out as text
+        if isinstance(g[key].dtype, pd.CategoricalDtype):
+            g[key] = g[key].astype(str)
     g["still_open"] = g["opened"] - g["closed"]
     g["on_time_closure_rate"] = g["closed_on_time"] / (g["opened"] - g["no_deadline"]).where(
         lambda n: n > 0
@@ -134,13 +137,29 @@ def cohort_table(facts: Facts) -> pd.DataFrame:
     return g
 
 
+def _filled(values: pd.Series, label: str) -> pd.Series:
+    """Missing values as ``label``; a categorical keeps its categories sorted (a groupby on it
+    then orders rows as one on the strings would)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values.fillna(label)
+    cats = values.cat.categories
+    if label not in cats:
+        values = values.cat.set_categories(cats.append(pd.Index([label], dtype=cats.dtype)))
+    values = values.fillna(label)
+    return values.cat.set_categories(values.cat.categories.sort_values())
+
+
 def trend(facts: Facts) -> pd.DataFrame:
     """Closures per local day of the month and the share handled on time."""
     cf = facts.cases[facts.cases["closed"].to_numpy()]
     days = pd.to_datetime(cf["closed_at"].to_numpy(), unit="us", utc=True)
-    local = days.tz_convert(facts.window.tz).date
-    t = pd.DataFrame({"day": local, "closed": 1, "on_time": cf["on_time"].to_numpy(dtype=int)})
+    # Grouped by the local midnight (integers); a date object per day, not per closure.
+    midnight = days.tz_convert(facts.window.tz).tz_localize(None).normalize()
+    t = pd.DataFrame(
+        {"day": midnight.to_numpy(), "closed": 1, "on_time": cf["on_time"].to_numpy(dtype=int)}
+    )
     t = t.groupby("day").sum()
+    t.index = pd.Index(pd.DatetimeIndex(t.index).date, name="day")
     t["on_time_rate"] = t["on_time"] / t["closed"]
     return t.reset_index()
 

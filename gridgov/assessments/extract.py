@@ -231,10 +231,12 @@ def _event_columns(conn: Source) -> list[Any]:
     # actors only for people (the staff table), departments only where the holder is not
     # already known (an assisting department reports under its own code). Closures only
     # matter to the scan's choice of cases (``_read_scanning``).
+    # Simple CASE (``CASE kind WHEN …``): the column is read once per row, not once per WHEN
+    # (SQLite: ~10 % of the event read's CPU).
     kind_code = case(
-        *((kind == k, i) for i, k in enumerate(KINDS)), (kind == "closed", CLOSED), else_=-1
+        {**{k: i for i, k in enumerate(KINDS)}, "closed": CLOSED}, value=kind, else_=-1
     )
-    role_code = case(*((CaseEvent.role == r, i) for i, r in enumerate(ROLES)), else_=-1)
+    role_code = case({r: i for i, r in enumerate(ROLES)}, value=CaseEvent.role, else_=-1)
     person = CaseEvent.role.in_(STAFF_ROLES)
     # History written by ``gridgov import`` (role system, actor ``import:<system>``): the source
     # system recorded no acknowledgement or arrival, so its dispatches open no response windows.

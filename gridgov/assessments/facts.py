@@ -79,6 +79,7 @@ def derive(ex: LedgerExtract, cal: WorkingCalendar) -> Facts:
     overdue = in_scope & ((handled_by & (handled > due)) | (~handled_by & (due < cutoff)))
 
     cf = cases.loc[in_scope, ["tier", "source", "item_code", "item_version", *PLACE]]
+    charged = _charged(per.get("pending_return", False), per.categories("holder", COMMUNITY_UNIT))
     cf = cf.assign(
         closed_at=closed_at[in_scope],
         closed=closed[in_scope],
@@ -86,29 +87,25 @@ def derive(ex: LedgerExtract, cal: WorkingCalendar) -> Facts:
         overdue=overdue[in_scope],
         extended=per.get("extended", False)[in_scope],
         reworked=per.get("reworked", False)[in_scope],
-        rating=per.get("last_rating", None)[in_scope],
+        rating=per.categories("last_rating")[in_scope],
         # The outcome is charged to whoever holds the case at the cutoff; a case sitting
         # returned (awaiting re-route) is charged to no department.
-        department=_charged(per.get("pending_return", False), per.get("holder", COMMUNITY_UNIT))[
-            in_scope
-        ],
+        department=charged[in_scope].remove_unused_categories(),
         handling_hours=_handling_hours(
             clock, np.where(received < NEVER, received, opened), handled, closed
         )[in_scope],
     )
-    cf["department"] = cf["department"].astype("category")
 
     events = _month_events(trail, cases, start)
     windows = _month_windows(trail.windows, cases, start, cutoff)
     rep_mask = (opened >= start) & live
     reported = cases.loc[rep_mask, ["tier", "source", *PLACE]]
     assisting = _assisting(cf, ex.items)
-    charged = _charged(per.get("pending_return", False), per.get("holder", COMMUNITY_UNIT))
     local = pd.to_datetime(opened[rep_mask], unit="us", utc=True).tz_convert(w.tz)
     handled_late = (handled < cutoff) & (handled > due)
     cohort = pd.DataFrame(
         {
-            "opened_month": local.strftime("%Y-%m"),
+            "opened_month": _year_month(local),
             "department": charged[rep_mask],
             "closed": (closed_at < cutoff)[rep_mask],
             "on_time": ((closed_at < cutoff) & has_due & (handled <= due))[rep_mask],
@@ -141,14 +138,36 @@ class _PerCase:
         out[found] = self.frame[column].to_numpy()[self.pos[found]]
         return out
 
+    def categories(self, column: str, default: str | None = None) -> pd.Categorical:
+        """A categorical column aligned with the cases (``default`` where the trail says
+        nothing, missing when None): codes are moved, never a string per case."""
+        col = self.frame[column].array
+        assert isinstance(col, pd.Categorical)
+        names = col.categories
+        if default is not None and default not in names:
+            names = names.append(pd.Index([default], dtype=names.dtype)).sort_values()
+        remap = np.append(names.get_indexer(col.categories), -1)
+        fill = -1 if default is None else int(names.get_loc(default))
+        codes = np.full(len(self.pos), fill, dtype=np.intp)
+        found = self.pos >= 0
+        codes[found] = remap[col.codes[self.pos[found]]]
+        return pd.Categorical.from_codes(codes, categories=names)
+
 
 def _charged(
-    pending_return: np.ndarray[Any, np.dtype[Any]], holder: np.ndarray[Any, np.dtype[Any]]
-) -> np.ndarray[Any, np.dtype[Any]]:
-    """The holder at the cutoff, or None for a case awaiting re-route after a return."""
-    out = holder.astype(object).copy()
-    out[pending_return.astype(bool)] = None
-    return out
+    pending_return: np.ndarray[Any, np.dtype[Any]], holder: pd.Categorical
+) -> pd.Categorical:
+    """The holder at the cutoff, or missing for a case awaiting re-route after a return."""
+    codes = np.where(pending_return.astype(bool), -1, holder.codes)
+    return pd.Categorical.from_codes(codes, categories=holder.categories)
+
+
+def _year_month(local: pd.DatetimeIndex) -> pd.Categorical:
+    """ "YYYY-MM" of each local moment, formatted once per month rather than per case."""
+    ym = np.asarray(local.year * 100 + local.month, dtype=np.int64)
+    months, codes = np.unique(ym, return_inverse=True)
+    labels = pd.Index([f"{m // 100:04d}-{m % 100:02d}" for m in months], dtype="str")
+    return pd.Categorical.from_codes(codes.reshape(-1), categories=labels)
 
 
 def _handling_hours(
@@ -205,8 +224,8 @@ def _handlers(trail: Trail, cf: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "case_id": sub["case_id"].to_numpy(),
-            "actor": sub["actor"].astype(object).to_numpy(),
-            "role": sub["role"].astype(object).to_numpy(),
+            "actor": sub["actor"].array,  # categorical, as read
+            "role": sub["role"].array,
         }
     )
 
@@ -218,6 +237,9 @@ def _assisting(cf: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
     if items.empty or cf.empty:
         return empty
     table = items.loc[items["assisting"].map(len) > 0, ["code", "version", "assisting"]]
+    cf = cf[cf["item_code"].isin(table["code"]).to_numpy()]  # only items that have assistants
+    if cf.empty:
+        return empty
     keys = pd.DataFrame(
         {
             "case_id": cf.index.to_numpy(),

@@ -68,7 +68,12 @@ def rules_for(codes: pd.Series, versions: pd.Series, table: pd.DataFrame) -> pd.
     at = pd.Index(t_key).get_indexer(key)  # -1: no such item version
     found = at >= 0
     row = np.where(found, known[np.maximum(at, 0)], -1)
-    merged = pd.DataFrame({"item_code": codes.astype(str).to_numpy(), "item_version": version})
+    names_col = (
+        codes.array
+        if isinstance(codes.dtype, pd.CategoricalDtype)
+        else codes.astype(str).to_numpy()
+    )
+    merged = pd.DataFrame({"item_code": names_col, "item_version": version})
     for limit in LIMITS:
         span = np.full(len(key), NO_LIMIT, dtype=np.int64)
         span[found] = table[f"{limit}_span"].to_numpy()[row[found]]

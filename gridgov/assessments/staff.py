@@ -41,6 +41,13 @@ def _coded(s: pd.Series, vocab: pd.Index | None = None) -> tuple[Codes, pd.Index
     return remap[raw], vocab
 
 
+def _distinct(keys: Codes) -> Codes:
+    """The distinct keys, sorted. By sorting: numpy 2.4's ``np.unique`` without flags hashes,
+    6.5 s against 0.3 s for 4 M int64 keys here."""
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
 def _mode(slot: Codes, values: Codes, vocab: pd.Index) -> tuple[Codes, npt.NDArray[Any]]:
     """Per slot with any value: the most frequent of ``values`` (ties: the smallest, i.e. the
     first in sort order). Returns (the slots, their values)."""
@@ -91,7 +98,7 @@ def staff_table(f: Facts) -> pd.DataFrame:
     )
     case_id = ev["case_id"].to_numpy().astype(np.int64)
     span = int(case_id.max()) + 1 if len(case_id) else 1
-    person_case = np.unique(slot * span + case_id)
+    person_case = _distinct(slot * span + case_id)
     table["cases"] = np.bincount(person_case // span, minlength=n).astype(np.int64)
     # A department's people act on their own department's cases (the holder), except when
     # assisting, where the event names their department.
@@ -150,7 +157,7 @@ def _handled_outcomes(f: Facts, people: pd.MultiIndex) -> pd.DataFrame:
     mine = slot >= 0
     slot, case_id = slot[mine], case_id[mine]
     span = int(case_id.max()) + 1 if len(case_id) else 1
-    pairs = np.unique(slot * span + case_id)  # each (person, case) once
+    pairs = _distinct(slot * span + case_id)  # each (person, case) once
     slot, case_id = pairs // span, pairs % span
     cf = f.cases
     at = cf.index.get_indexer(case_id)

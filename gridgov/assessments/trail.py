@@ -79,14 +79,6 @@ class Units:
         """The unit code of each row's detail at ``rows`` (``COMMUNITY_UNIT`` where -1)."""
         return np.where(rows >= 0, self.codes[np.maximum(rows, 0)], self.community)
 
-    def values(self, codes: Idx, missing: object = np.nan) -> npt.NDArray[np.object_]:
-        """Codes back to strings (``missing`` for -1), for a few rows."""
-        names = np.empty(len(self.names) + 1, dtype=object)
-        names[:-1] = self.names.to_numpy(dtype=object)
-        names[-1] = missing
-        out: npt.NDArray[np.object_] = names[codes]
-        return out
-
 
 @dataclass
 class Trail:
@@ -145,7 +137,7 @@ def _windows(
     w = pd.DataFrame(
         {
             "case_id": case[rows],
-            "dept": ev["detail"].astype(object).to_numpy()[rows],
+            "dept": ev["detail"].array[rows],  # categorical, as read
             "start": at[rows],
             "ack_at": ack[rows],
             "arrive_at": arrive[rows],
@@ -191,10 +183,10 @@ def _per_case(
     lr = li_route[last]
     li_rr = last_where(route | returned, case)[last]
     li_rated = last_where((kind == "rated").to_numpy(), case)[last]
-    # The last rating: NaN where the rated event carries none, None without a rated event.
-    rating = np.full(len(li_rated), None, dtype=object)
-    rated = li_rated >= 0
-    rating[rated] = units.values(units.codes[li_rated[rated]])
+    # The last rating (missing without a rated event, or when the event carries none).
+    rating = pd.Categorical.from_codes(
+        np.where(li_rated >= 0, units.codes[np.maximum(li_rated, 0)], -1), categories=units.names
+    )
     ids = case[last]
     slot = np.cumsum(np.r_[True, case[1:] != case[:-1]]) - 1  # each row's case, 0…size-1
     size = len(ids)
@@ -205,7 +197,7 @@ def _per_case(
     return pd.DataFrame(
         {
             "received_at": np.where(lr >= 0, at[np.maximum(lr, 0)], NEVER),
-            "holder": units.values(units.at(lr)),
+            "holder": pd.Categorical.from_codes(units.at(lr), categories=units.names),
             "pending_return": (li_rr >= 0) & returned[np.maximum(li_rr, 0)],
             "cancelled_at": first_in((kind == "cancelled").to_numpy(), slot, at, size),
             "extended": any_of((kind == "extension_granted").to_numpy()),
