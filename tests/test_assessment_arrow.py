@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
 
 import gridgov.assessments.engine as engine_mod
 from gridgov.assessments import extract
@@ -82,3 +82,15 @@ def test_the_audit_extract_is_the_same_through_either_read(
     assert arrow.raw_counts["closed"] > 0
     for name in ("cases", "events", "items", "departments", "territory"):
         pd.testing.assert_frame_equal(getattr(arrow, name), getattr(driver, name), obj=name)
+
+
+def test_the_driver_read_joins_chunks_with_and_without_values() -> None:
+    """Read in chunks, a text column all NULL in one chunk and with values in another (a
+    month's ``department`` column: only assisted events have one) is one categorical, its
+    categories sorted as one read gives them (was: "dtype of categories must be the same",
+    the driver read of a 200k-case month on PostgreSQL)."""
+    rows = ["SELECT NULL AS d", "SELECT NULL", "SELECT 'ZB'", "SELECT 'AJ'", "SELECT NULL"]
+    with create_engine("sqlite://").connect() as conn:
+        got = extract.columns(conn, text(" UNION ALL ".join(rows)), [("d", "cat")], chunk=2)
+    want = pd.Categorical([None, None, "ZB", "AJ", None])
+    pd.testing.assert_extension_array_equal(got["d"], want)

@@ -165,10 +165,25 @@ def columns(conn: Source, stmt: Executable, spec: Spec, chunk: int = 100_000) ->
     for i, (name, kind) in enumerate(spec):
         pieces = [p[i] for p in parts]
         if kind == "cat":
-            data[name] = union_categoricals(pieces) if len(pieces) > 1 else pieces[0]
+            data[name] = _union(pieces) if len(pieces) > 1 else pieces[0]
         else:
             data[name] = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
     return data
+
+
+def _union(pieces: list[pd.Categorical]) -> pd.Categorical:
+    """Chunks' categoricals as one, categories sorted (as one ``pd.Categorical`` of all the
+    values, and the Arrow read, give them). A chunk whose values are all missing has empty
+    categories of dtype object, which ``union_categoricals`` refuses beside text ones ("dtype
+    of categories must be the same": the driver read of a 200k-case month on PostgreSQL)."""
+    dtypes = {p.categories.dtype for p in pieces if len(p.categories)}
+    if len(dtypes) == 1:
+        empty = pd.Index([], dtype=dtypes.pop())
+        pieces = [
+            p if len(p.categories) else pd.Categorical.from_codes(p.codes, categories=empty)
+            for p in pieces
+        ]
+    return union_categoricals(pieces, sort_categories=True)
 
 
 def alive_filter(window: Window) -> ColumnElement[bool]:
