@@ -224,7 +224,8 @@ async def run_demo(
     sweep_every: timedelta = timedelta(hours=1),
     on_progress: Callable[[str], Awaitable[None] | None] | None = None,
 ) -> DemoResult:
-    """Drive the stories and hourly supervision sweeps through simulated time."""
+    """Drive the stories and the supervision sweeps (every ``sweep_every`` inside office
+    hours) through simulated time."""
     from gridgov.flows.supervision import supervise
 
     run_id = uuid.uuid4().hex[:8]
@@ -240,7 +241,13 @@ async def run_demo(
     end = start + timedelta(days=days)
     tick = start
     while tick <= end:
-        timeline.append((tick - start, -1, "sweep", stories[0], {}))
+        # Sweeps inside office hours only: outside them a working-time limit stands still, so
+        # a night sweep finds nothing new, and the morning's first sweep catches up whatever
+        # natural-time limit passed overnight (the sweep acts on everything due). Night sweeps
+        # were two thirds of the sweeps and ~40 % of the demo's time (2 days: 32 of 49 sweeps,
+        # 140 of 351 s at load 10).
+        if rt.calendar.next_working_moment(tick) == tick:
+            timeline.append((tick - start, -1, "sweep", stories[0], {}))
         tick += sweep_every
     timeline.sort(key=lambda t: (t[0], t[1] != -1, t[1]))  # sweeps first at equal times
     flow_runs = sweeps = actions = 0
