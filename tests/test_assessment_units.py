@@ -13,12 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gridgov.assessments.facts import _PerCase
 from gridgov.assessments.period import Month, Window
 from gridgov.assessments.scheme import SCHEMES_DIR, LevelScheme, load_scheme, shipped
 from gridgov.assessments.scoring import points, score_table
 from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.enums import TimeUnit
 from gridgov.domain.errors import InvalidInput
+from gridgov.domain.lifecycle import COMMUNITY_UNIT
 from gridgov.domain.officetime import clock_for, from_us, span_us, to_us
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -186,3 +188,12 @@ def test_score_rank_and_flags() -> None:
     assert out["score"].tolist() == [100.0, 70.0, 12.0, 100.0, 40.0]
     assert out["rank"].tolist() == [1, 3, 4, 1, pd.NA]
     assert out["flag"].tolist() == ["", "yellow", "red", "", ""]
+
+
+def test_cases_without_events_in_the_read_are_held_by_their_community() -> None:
+    """A month whose read holds cases but no events (reported before the month, untouched
+    since): the trail's per-case facts are an empty frame of no categories, and every case is
+    held by its community's own team with no rating."""
+    per = _PerCase(pd.DataFrame(columns=["holder", "last_rating"]), pd.Index([7, 9]))
+    assert list(per.categories("holder", COMMUNITY_UNIT)) == [COMMUNITY_UNIT, COMMUNITY_UNIT]
+    assert per.categories("last_rating").isna().all()

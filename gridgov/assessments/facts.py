@@ -141,8 +141,10 @@ class _PerCase:
     def categories(self, column: str, default: str | None = None) -> pd.Categorical:
         """A categorical column aligned with the cases (``default`` where the trail says
         nothing, missing when None): codes are moved, never a string per case."""
-        col = self.frame[column].array
-        assert isinstance(col, pd.Categorical)
+        values = self.frame[column]  # categorical, unless the trail had no events at all
+        col = values.array if isinstance(values.dtype, pd.CategoricalDtype) else None
+        if not isinstance(col, pd.Categorical):
+            col = pd.Categorical(values)
         names = col.categories
         if default is not None and default not in names:
             names = names.append(pd.Index([default], dtype=names.dtype)).sort_values()
