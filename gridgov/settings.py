@@ -76,9 +76,9 @@ class Settings(BaseSettings):
         default=300,
         ge=1,
         le=86400,
-        description="Seconds a started owed run may stay Scheduled/Pending/Running before the "
+        description="Seconds an owed run a worker claimed may stay Pending/Running before the "
         "reconciler starts it again (a worker killed mid-run leaves its runs Running); at "
-        "least the grace",
+        "least the grace. Runs still waiting for a worker (Scheduled) are left alone",
     )
     job_lease: int = Field(
         default=60,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 from sqlalchemy import select
@@ -95,3 +97,34 @@ async def test_a_sweep_skips_a_live_hold_and_takes_over_a_dead_one(rt: Runtime) 
     with f() as s:
         row = s.scalars(select(JobHold).where(JobHold.name == holds.SWEEP)).one()
     assert row.holder is None and row.last_completed_at is not None
+
+
+@pytest.mark.prefect
+async def test_the_holder_supersedes_its_deployments_late_runs(prefect_server: None) -> None:
+    """After an outage (or on a worker too busy to start them), a recurring job's late runs
+    queue up; the run that takes the hold cancels those due by then (it does their work),
+    and leaves the ones due later."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+
+    from gridgov.flows.holding import supersede_waiting_runs
+
+    now = datetime.now(UTC)
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name("held-job")
+        dep = await client.create_deployment(flow_id, f"held-{uuid.uuid4().hex[:6]}")
+
+        async def run(at: datetime) -> UUID:
+            r = await client.create_flow_run_from_deployment(
+                dep, state=Scheduled(scheduled_time=at)
+            )
+            return r.id
+
+        me = await run(now - timedelta(minutes=1))
+        late = [await run(now - timedelta(minutes=m)) for m in (30, 20, 10)]
+        later = await run(now + timedelta(minutes=10))
+        assert await supersede_waiting_runs(dep, me, now) == 3
+        states = {i: (await client.read_flow_run(i)).state for i in (me, *late, later)}
+    assert all(states[i].is_cancelled() for i in late)  # type: ignore[union-attr]
+    assert "superseded by run" in (states[late[0]].message or "")  # type: ignore[union-attr]
+    assert states[me].is_scheduled() and states[later].is_scheduled()  # type: ignore[union-attr]

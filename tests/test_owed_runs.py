@@ -148,3 +148,20 @@ async def test_gateway_without_prefect_answers_at_once_and_owes_the_run(
         assert early.status_code == 409, early.text
         assert early.json()["error"]["code"] == "not_dispatched_yet"
     assert owed(w.rt) == [(no, "report", False)]
+
+
+def test_queued_runs_are_never_started_again_claimed_ones_after_stale() -> None:
+    """A run still waiting for a worker (Scheduled, Late included) is left alone however old:
+    re-starting it only queued more runs behind a busy worker (issue 12's drill). A run a
+    worker claimed is started again once stale (its worker may be dead); a Crashed one, or
+    one Prefect does not know, at once."""
+    from gridgov.flows.launch import left_alone
+
+    now, stale = clock.now(), timedelta(minutes=5)
+    day_old = now - timedelta(days=1)
+    assert left_alone("SCHEDULED", day_old, now, stale)
+    assert left_alone("RUNNING", now - timedelta(minutes=1), now, stale)
+    assert not left_alone("RUNNING", day_old, now, stale)
+    assert not left_alone("PENDING", day_old, now, stale)
+    assert not left_alone("CRASHED", now, now, stale)
+    assert not left_alone(None, None, now, stale)

@@ -8,7 +8,12 @@ every run scheduled meanwhile is cancelled, so nothing is swept for five minutes
 a short lease (``GRIDGOV_JOB_LEASE``, 60 s) that a heartbeat renews every third of it while
 the job works: a job longer than the lease keeps it, a dead one's expires within a lease and
 the next scheduled run takes over. A run that finds the hold taken ends at once, Completed,
-saying who holds it. See docs/operations.md.
+saying who holds it.
+
+The run that takes the hold also cancels its deployment's runs still waiting to start that
+were due by then ("superseded"): it catches up everything they would have done, so a backlog
+of late runs after an outage, or on a worker too busy to start them on time, does not take a
+process each (cron's "fire once now" misfire policy). See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
 
+from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,6 +92,50 @@ async def _heartbeat(hold: Hold, every: float) -> None:
         hold.renewals += 1
 
 
+async def supersede_waiting_runs(deployment_id: UUID, me: UUID | None, due_by: datetime) -> int:
+    """Cancel the runs of ``deployment_id`` (other than ``me``) still Scheduled (Late
+    included) for a time up to ``due_by``: the run holding the job's hold does their work.
+    Returns how many; on any Prefect error none (they then start and skip, as before)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
+    from prefect.states import Cancelled
+
+    try:
+        async with get_client() as client:
+            waiting = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+                    state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])
+                    ),
+                    expected_start_time=FlowRunFilterExpectedStartTime(before_=due_by),
+                ),
+                limit=200,
+            )
+            n = 0
+            for run in waiting:
+                if run.id == me:
+                    continue
+                result: OrchestrationResult[Any] = await client.set_flow_run_state(
+                    run.id, Cancelled(message=f"superseded by run {me}: it catches up this run")
+                )
+                n += result.status == SetStateStatus.ACCEPT
+    except Exception as exc:  # Prefect busy or gone: the waiting runs start and skip
+        _log().warning("could not cancel the superseded runs: %s", exc)
+        return 0
+    if n:
+        _log().info("%d waiting runs of this deployment superseded by this one", n)
+    return n
+
+
 @asynccontextmanager
 async def job_hold(
     factory: sessionmaker[Session], name: str, lease: timedelta, every: float | None = None
@@ -101,6 +153,11 @@ async def job_hold(
         return
     beat = asyncio.create_task(_heartbeat(hold, every or lease.total_seconds() / 3))
     try:
+        ctx = FlowRunContext.get()
+        if ctx is not None and ctx.flow_run is not None and ctx.flow_run.deployment_id:
+            await supersede_waiting_runs(
+                ctx.flow_run.deployment_id, ctx.flow_run.id, datetime.now(UTC)
+            )
         yield hold
     finally:
         beat.cancel()

@@ -48,6 +48,20 @@ LAUNCH_FAILURES: Counter[str] = Counter()
 IN_FLIGHT = frozenset({"SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"})
 
 
+def left_alone(
+    state: str | None, created: datetime | None, now: datetime, stale: timedelta
+) -> bool:
+    """Whether the reconciler leaves an owed step's last run alone. A Scheduled run (Late
+    included) has not been claimed by a worker, so no worker can have died with it: it runs
+    when one is free, and another start would only queue behind it (issue 12's drill, one
+    busy worker: 24 queued review runs for 6 owed reviews, re-started every sweep). A run a
+    worker claimed (Pending, Running, …) is left alone until it is stale: its worker may have
+    been killed."""
+    if state == "SCHEDULED":
+        return True
+    return state in IN_FLIGHT and created is not None and now - created < stale
+
+
 Mode = LaunchMode  # one enum: the setting's values are the launcher's modes
 
 
@@ -210,7 +224,8 @@ class Reconciled:
 
 async def reconcile(rt: Runtime, now: datetime, mode: Mode) -> Reconciled:
     """Start every run owed for longer than the grace (never started, Crashed, Failed, or lost
-    with a killed worker). Runs still in flight are left alone until they are stale.
+    with a killed worker). Runs waiting for a worker are left alone; runs a worker claimed,
+    until they are stale (``left_alone``).
 
     Each start may take up to 30 s, not the gateway's 1.5 s: nobody waits for the answer, and
     on a loaded stack (load 13, issue 12's fault test) Prefect took longer than 1.5 s to accept
@@ -230,7 +245,7 @@ async def reconcile(rt: Runtime, now: datetime, mode: Mode) -> Reconciled:
     started = waiting = failed = 0
     for n, owed in enumerate(due):
         state, created = states.get(owed.flow_run_id or "", (None, None))
-        if state in IN_FLIGHT and created is not None and now - created < stale:
+        if left_alone(state, created, now, stale):
             waiting += 1
             continue
         case = await asyncio.to_thread(rt.book.get, owed.case_no)
