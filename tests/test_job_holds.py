@@ -102,7 +102,7 @@ async def test_a_sweep_skips_a_live_hold_and_takes_over_a_dead_one(rt: Runtime) 
 @pytest.mark.prefect
 async def test_the_holder_supersedes_its_deployments_late_runs(prefect_server: None) -> None:
     """After an outage (or on a worker too busy to start them), a recurring job's late runs
-    queue up; the run that takes the hold cancels those due by then (it does their work),
+    queue up; a run that starts cancels those due by then (it, or the holder, does their work),
     and leaves the ones due later."""
     from prefect.client.orchestration import get_client
     from prefect.states import Scheduled

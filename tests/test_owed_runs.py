@@ -165,3 +165,13 @@ def test_queued_runs_are_never_started_again_claimed_ones_after_stale() -> None:
     assert not left_alone("PENDING", day_old, now, stale)
     assert not left_alone("CRASHED", now, now, stale)
     assert not left_alone(None, None, now, stale)
+
+
+def test_unconfirmed_starts_reuse_the_gateways_key() -> None:
+    """A start that timed out may have created its run: until a run id is recorded, the
+    reconciler starts under attempt 0's key (Prefect returns the run that exists), then a new
+    key per start (a Crashed run gets a fresh one)."""
+    from gridgov.flows.launch import next_attempt
+
+    assert next_attempt(0, None) == 0 and next_attempt(3, None) == 0
+    assert next_attempt(1, "run-1") == 2

@@ -10,8 +10,9 @@ the job works: a job longer than the lease keeps it, a dead one's expires within
 the next scheduled run takes over. A run that finds the hold taken ends at once, Completed,
 saying who holds it.
 
-The run that takes the hold also cancels its deployment's runs still waiting to start that
-were due by then ("superseded"): it catches up everything they would have done, so a backlog
+Each run, as it starts, also cancels its deployment's runs still waiting for a worker that
+were due by then ("superseded"): it, or the run holding the hold, does everything they would
+have done, so a backlog
 of late runs after an outage, or on a worker too busy to start them on time, does not take a
 process each (cron's "fire once now" misfire policy). See docs/operations.md.
 """
@@ -146,6 +147,11 @@ async def job_hold(
     holder = holder_id()
     held = await asyncio.to_thread(holds.acquire, factory, name, holder, clock.now(), lease)
     hold = Hold(factory, name, holder, lease, held)
+    # Either way the runs of this deployment still waiting for a worker that were due by now
+    # are superseded: the holder does their work (or, when another run holds, is doing it).
+    ctx = FlowRunContext.get()
+    if ctx is not None and ctx.flow_run is not None and ctx.flow_run.deployment_id:
+        await supersede_waiting_runs(ctx.flow_run.deployment_id, ctx.flow_run.id, datetime.now(UTC))
     if not held:
         hold.other, hold.other_until = await asyncio.to_thread(holds.holding, factory, name)
         _log().info(hold.refusal)
@@ -153,11 +159,6 @@ async def job_hold(
         return
     beat = asyncio.create_task(_heartbeat(hold, every or lease.total_seconds() / 3))
     try:
-        ctx = FlowRunContext.get()
-        if ctx is not None and ctx.flow_run is not None and ctx.flow_run.deployment_id:
-            await supersede_waiting_runs(
-                ctx.flow_run.deployment_id, ctx.flow_run.id, datetime.now(UTC)
-            )
         yield hold
     finally:
         beat.cancel()

@@ -48,6 +48,15 @@ LAUNCH_FAILURES: Counter[str] = Counter()
 IN_FLIGHT = frozenset({"SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"})
 
 
+def next_attempt(attempts: int, flow_run_id: str | None) -> int:
+    """The attempt number in the idempotency key of the reconciler's next start. Until a start
+    is confirmed (its run id recorded) every start reuses attempt 0's key, the gateway's: a
+    start that timed out on the caller's side may still have created its run (the gateway's
+    1.5 s, under load), and Prefect then returns that run instead of queueing a second one
+    (issue 12's drill: 4 duplicate report runs for 6 cases). After that, a new key each time."""
+    return attempts + 1 if flow_run_id else 0
+
+
 def left_alone(
     state: str | None, created: datetime | None, now: datetime, stale: timedelta
 ) -> bool:
@@ -251,7 +260,8 @@ async def reconcile(rt: Runtime, now: datetime, mode: Mode) -> Reconciled:
         case = await asyncio.to_thread(rt.book.get, owed.case_no)
         answer = Answer.model_validate(owed.answer) if owed.answer is not None else None
         try:
-            got = await launcher.start(case, answer, owed.at, owed.key, owed.attempts + 1)
+            attempt = next_attempt(owed.attempts, owed.flow_run_id)
+            got = await launcher.start(case, answer, owed.at, owed.key, attempt)
         except Exception as exc:  # an inline run that failed: counted, tried again later
             await asyncio.to_thread(
                 mark_attempt, rt.book.factory, owed.id, now, None, f"{type(exc).__name__}: {exc}"

@@ -293,10 +293,10 @@ def test_stack_survives_kills_and_an_outage(pg_ledger: Runtime, tmp_path: Path) 
 
             # 4. A sweep killed mid-transaction wrote nothing; the next one acts once, and the
             # scheduled sweeps deliver its notices.
-            killed_at = clock.now()
             swept = sweep_killed_mid_transaction(
                 rt, w.item.code, ledger_url, tmp_path / "killed.log"
             )
+            killed_at = clock.now()  # the dead sweep's hold is still there (checked above)
 
             # The dead sweep's hold expires within its lease (GRIDGOV_JOB_LEASE, 60 s) and a
             # scheduled sweep completes after it: supervision does not stop for long.
