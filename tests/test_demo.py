@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,13 +17,16 @@ pytestmark = pytest.mark.prefect
 
 
 @pytest.fixture
-def rt(tmp_path: Path, prefect_server: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+def rt(
+    tmp_path: Path, sqlite_template: Path, prefect_server: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Runtime]:
+    """The demo's default ledger in ``GRIDGOV_HOME``: a copy of the migrated template."""
+    shutil.copy(sqlite_template, tmp_path / "ledger.sqlite3")
     monkeypatch.setenv("GRIDGOV_HOME", str(tmp_path))
     monkeypatch.delenv("GRIDGOV_DATABASE_URL", raising=False)
     monkeypatch.setenv("GRIDGOV_SPOT_CHECK_SHARE", "1")  # the field fix is always spot-checked
     reset_runtime()
     runtime = default_runtime()
-    runtime.init_ledger()
     yield runtime
     runtime.engine.dispose()
     reset_runtime()

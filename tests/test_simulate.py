@@ -95,13 +95,15 @@ async def test_departments_that_stall_lower_resolution(runtime: Runtime) -> None
 
 @pytest.fixture
 def flow_rt(
-    tmp_path: Path, prefect_server: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sqlite_template: Path, prefect_server: None, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Runtime]:
+    """The default ledger in ``GRIDGOV_HOME`` (a copy of the migrated template), as the flows
+    find it through the process-wide runtime."""
+    shutil.copy(sqlite_template, tmp_path / "ledger.sqlite3")
     monkeypatch.setenv("GRIDGOV_HOME", str(tmp_path))
     monkeypatch.delenv("GRIDGOV_DATABASE_URL", raising=False)
     reset_runtime()
     rt = default_runtime()
-    rt.init_ledger()
     yield rt
     rt.engine.dispose()
     reset_runtime()
