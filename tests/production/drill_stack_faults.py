@@ -14,13 +14,11 @@ posted twice, no owed run is left, and each case the killed sweep was working on
 ladder exactly once.
 
 A drill, not part of the suite (its file name is not ``test_*``, so pytest collects it only
-when named): every flow run is a process of its own under Prefect's runner, and it took 4–16
-minutes at load 10–18. Run it before a release with
-``python -m pytest tests/production/drill_stack_faults.py -s``. Its last run (2026-12-07)
-failed: after the worker running a 督办 sweep is killed, the dead run keeps the ``supervise``
-deployment's concurrency slot and the ledger's sweep hold until their leases expire (~5 min),
-so no sweep or reconciler runs meanwhile (docs/operations.md). ``benchmarks/stack.py
---cases 200`` drives 200 cases through the same stack without faults.
+when named): every flow run is a process of its own under Prefect's runner, and it takes
+8–21 minutes for 6 cases at load 8–18. Run it before a release with
+``python -m pytest tests/production/drill_stack_faults.py -s`` (``GRIDGOV_DRILL_CASES=N`` for
+more cases). Passed on 2026-12-07 (6 cases, 21 min); docs/operations.md has its history.
+``benchmarks/stack.py --cases 200`` drives 200 cases through the same stack without faults.
 """
 
 from __future__ import annotations
