@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from gridgov.assessments.codes import codes_of
 from gridgov.assessments.facts import Facts
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
 
@@ -119,7 +120,7 @@ def _count(frame: pd.DataFrame, key: str, cols: dict[str, np.ndarray]) -> pd.Dat
     codes (a categorical's own, else one factorize) and a bincount per column, much cheaper
     than a many-column groupby. A category no row has gets zeros, as a unit without cases does
     in ``unit_table``."""
-    codes, uniques = _codes(frame[key])
+    codes, uniques = codes_of(frame[key])
     valid = codes >= 0
     k = codes[valid]
     data = {name: _sum_by(k, np.asarray(v)[valid], len(uniques)) for name, v in cols.items()}
@@ -132,16 +133,6 @@ def _sum_by(codes: np.ndarray, v: np.ndarray, size: int) -> np.ndarray:
     if v.dtype == bool:
         return np.bincount(codes[v], minlength=size).astype(np.int64)
     return np.bincount(codes, weights=v, minlength=size).astype(np.int64)
-
-
-def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """(integer code per row, -1 where missing; the values the codes stand for)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy().astype(np.intp), values.cat.categories
-    if not len(values):
-        return np.empty(0, np.intp), pd.Index([], dtype=object)
-    codes, uniques = pd.factorize(values)
-    return codes, pd.Index(uniques)
 
 
 EVENT_KINDS = {  # count column: the event kinds it counts
@@ -162,7 +153,7 @@ def _event_counts(f: Facts, level: Level) -> pd.DataFrame:
     count; ratings and accepted returns are two more (three bincounts, not one per column)."""
     ev = f.events
     kind = ev["kind"].astype("category")
-    codes, uniques = _codes(ev[level.event_key])
+    codes, uniques = codes_of(ev[level.event_key])
     size = len(uniques)
     kinds = kind.cat.categories
     k = kind.cat.codes.to_numpy().astype(np.intp)
@@ -208,7 +199,7 @@ def _case_counts(f: Facts, level: Level) -> pd.DataFrame:
         "reworked_cases": cf["reworked"].to_numpy(dtype=bool),
     }
     out = _count(cf, level.case_key, cols)
-    codes, uniques = _codes(cf[level.case_key])
+    codes, uniques = codes_of(cf[level.case_key])
     hours = cf["handling_hours"].to_numpy()
     known = (codes >= 0) & ~np.isnan(hours)
     g = pd.Series(hours[known]).groupby(codes[known])  # integer keys: no string hashing

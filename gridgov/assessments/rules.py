@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gridgov.assessments.codes import codes_of
 from gridgov.domain.calendar import Duration, WorkingCalendar
 from gridgov.domain.enums import TimeUnit
 from gridgov.domain.officetime import span_us
@@ -49,13 +50,7 @@ def rules_for(codes: pd.Series, versions: pd.Series, table: pd.DataFrame) -> pd.
     ``NO_LIMIT`` everywhere (the audit reports them). Looked up on integer keys (the codes'
     categories, or one factorize) rather than merged on strings: a city's month has a
     million cases and a few hundred item versions."""
-    if isinstance(codes.dtype, pd.CategoricalDtype):
-        code_ids = codes.cat.codes.to_numpy().astype(np.int64)
-        names = pd.Index(np.asarray(codes.cat.categories, dtype=object), dtype=object)
-    else:
-        factors, uniques = pd.factorize(codes)
-        code_ids = factors.astype(np.int64)
-        names = pd.Index(np.asarray(uniques, dtype=object), dtype=object)
+    code_ids, names = codes_of(codes)
     version = versions.to_numpy().astype(np.int64)
     t_code = names.get_indexer(table["item_code"].astype(object).to_numpy())
     t_version = table["item_version"].to_numpy().astype(np.int64)

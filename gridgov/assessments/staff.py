@@ -14,13 +14,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from gridgov.assessments.codes import Codes, codes_of
 from gridgov.assessments.extract import STAFF_ROLES
 from gridgov.assessments.facts import Facts
 from gridgov.assessments.kpi import _ratio
 from gridgov.assessments.scheme import StaffScheme
 from gridgov.assessments.scoring import rank_and_flag, score_table
-
-Codes = npt.NDArray[np.int64]
 
 
 def _coded(s: pd.Series, vocab: pd.Index | None = None) -> tuple[Codes, pd.Index]:
@@ -28,13 +27,7 @@ def _coded(s: pd.Series, vocab: pd.Index | None = None) -> tuple[Codes, pd.Index
     missing or not in ``vocab``. Sorted codes sort as the strings do, so a table keyed by codes
     comes out in the order a groupby on the strings gives; a categorical column costs one
     look-up per category, not per row."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        raw = s.cat.codes.to_numpy().astype(np.int64)
-        cats = pd.Index(np.asarray(s.cat.categories, dtype=object), dtype=object)
-    else:
-        codes, uniques = pd.factorize(s)
-        raw = codes.astype(np.int64)
-        cats = pd.Index(np.asarray(uniques, dtype=object), dtype=object)
+    raw, cats = codes_of(s)
     if vocab is None:
         vocab = pd.Index(np.sort(cats.to_numpy()), dtype=object)
     remap = np.append(vocab.get_indexer(cats), -1).astype(np.int64)  # raw -1 (missing) → -1
