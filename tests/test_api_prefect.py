@@ -47,7 +47,14 @@ def step(http: httpx.Client, w: World, who: str, path: str, body: Any = None) ->
 
 async def test_inline_mode_runs_each_step_as_a_flow_run(pworld: World) -> None:
     w = pworld
-    with serve(create_app(None, "inline")) as url, httpx.Client(base_url=url, timeout=60) as http:
+    # Inline mode answers when the step's flow run has finished. In one CI run the harness's
+    # SQLite server stalled the last run's finish for over 60 s (its log: "database is
+    # locked"), and a 60 s client timeout failed the test with every earlier step right.
+    # A generous timeout: this test is about what runs, not how fast.
+    with (
+        serve(create_app(None, "inline")) as url,
+        httpx.Client(base_url=url, timeout=300) as http,
+    ):
         made = step(http, w, "citizen", "/v1/cases", w.new_case())
         no = made["case"]["case_no"]
         assert made["run"]["mode"] == "inline" and made["run"]["waits"] == "AwaitingDepartment"
