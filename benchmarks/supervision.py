@@ -358,8 +358,8 @@ def ledger_key(total: int, groups: dict[int, int], seed: int, scatter: bool) -> 
 class Ledgers:
     """Built ledgers on one backend; ``round()`` hands out a fresh copy of one, as loaded."""
 
-    def __init__(self, name: str, cache: Path | None) -> None:
-        self.name, self.cache = name, cache
+    def __init__(self, name: str, cache: Path | None, schema_prefix: str = "bench_") -> None:
+        self.name, self.cache, self.schema_prefix = name, cache, schema_prefix
         self.tmp = tempfile.TemporaryDirectory(prefix="gridgov-bench-")
         self.admin = create_engine(PG_URL) if name == "postgres" else None
         self.schemas: list[str] = []
@@ -390,7 +390,7 @@ class Ledgers:
                 os.replace(self.cache / f"{key}.part", self.cache / key)
             return path
         assert self.admin is not None
-        schema = f"bench_sweep_{uuid.uuid4().hex[:8]}"
+        schema = f"{self.schema_prefix}sweep_{uuid.uuid4().hex[:8]}"
         with self.admin.begin() as conn:
             conn.execute(text(f'create schema "{schema}"'))
         self.schemas.append(schema)
@@ -499,9 +499,10 @@ def run(
     upto: int,
     cache: Path | None,
     check: bool = False,
+    schema_prefix: str = "bench_",
 ) -> None:
     print(f"\n{name}" + (" (scattered ids)" if scatter else ""), flush=True)
-    ledgers = Ledgers(name, cache)
+    ledgers = Ledgers(name, cache, schema_prefix)
     try:
         big = {1: total // 1000, 2: total // 100, 3: total // 10}
 
@@ -573,6 +574,7 @@ def main() -> None:
         action="store_true",
         help="run verify-trail on the small ledger after its first round's sweeps",
     )
+    p.add_argument("--schema-prefix", default="bench_", help="of the PostgreSQL ledgers' schemas")
     args = p.parse_args()
     names = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print("load average at start: " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
@@ -589,6 +591,7 @@ def main() -> None:
             args.upto,
             args.cache,
             args.verify,
+            args.schema_prefix,
         )
         print("load average now: " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, case, func, select
+from sqlalchemy import Connection, Table, Text, case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from gridgov.domain import keys
@@ -98,7 +98,9 @@ COLUMNS = [
     _T.c.source,
     _T.c.assignee,
     _T.c.community_code,
-    _T.c.assisting,  # raw JSON text on SQLite: hashable, parsed on demand
+    # As JSON text on both backends: hashable, parsed once per distinct value (psycopg would
+    # parse it per row: a third of the PostgreSQL sweep's read).
+    _T.c.assisting.cast(Text),
     _T.c.reporter,
     _TM.c.limit_kind,
     _START,  # as stored: only part of the key, parsed if a step needs it
@@ -263,6 +265,8 @@ def _sweep_batch(
     with book.engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        elif conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(_PG_PLANS)
         result = conn.execute(
             select(*COLUMNS)
             .select_from(_TM.join(_T, _T.c.id == _TM.c.case_id))
@@ -302,8 +306,6 @@ def _sweep_batch(
         for row in rows:
             case_id, case_no, status = row[0], row[1], row[2]
             facts = row[2:9]  # status … reporter: what the notice rules read
-            if not isinstance(facts[5], str):  # PostgreSQL hands JSON back parsed
-                facts = (*facts[:5], tuple(facts[5]), facts[6])
             kind, start_raw, due_raw, unit, step_no, at_raw, overdue, version, seq, head = row[9:]
             taken = step_no
             assignee, community = row[5], row[6]
@@ -440,20 +442,20 @@ def _move_timers(
     Each is matched on the step it was read at: a timer a concurrent writer moved meanwhile
     fails the batch, which is read again."""
     if conn.dialect.name == "postgresql":
-        # One statement each over arrays: a statement per timer costs a round trip each. A
-        # primary-key seek per timer, not a merge or hash join: from ~10,000 timers on, the
-        # planner would read every timer of the ledger for them (measured on 1,000,000 timers,
-        # 10,000 moved: merge join 1,159 ms, nested loop 232 ms), and the sweep's cost must
-        # follow the due count, not the total.
-        conn.exec_driver_sql(_PG_SEEKS_ONLY)
+        # One statement each over arrays (a statement per timer costs a round trip each), the
+        # arrays as text literals: psycopg adapts a list element by element in Python, which
+        # cost as much as the statement itself (10,000 timers: ~80 ms of client CPU).
         changed = 0
         if moved:
-            step, due, ids, old = (list(c) for c in zip(*moved, strict=True))
-            changed += conn.exec_driver_sql(_PG_MOVE, (step, due, ids, old)).rowcount
+            step, due, ids, old = zip(*moved, strict=True)
+            iso: dict[Any, str] = {}
+            times = [iso.get(t) or iso.setdefault(t, t.isoformat()) for t in due]
+            args = (_array(map(str, step)), _array(times), _array(map(str, ids)))
+            changed += conn.exec_driver_sql(_PG_MOVE, (*args, _array(map(str, old)))).rowcount
         if climbed:
-            ids, old = (list(c) for c in zip(*climbed, strict=True))
-            changed += conn.exec_driver_sql(_PG_DROP, (ids, old)).rowcount
-        conn.exec_driver_sql(_PG_JOINS_AGAIN)
+            ids, old = zip(*climbed, strict=True)
+            pair = (_array(map(str, ids)), _array(map(str, old)))
+            changed += conn.exec_driver_sql(_PG_DROP, pair).rowcount
     else:
         # ``due`` is already in stored form: the same value the cases UPDATE binds.
         upd = BulkStatement(conn, TIMERS, ("step", "due"), where=("case_id", "step"), raw=("due",))
@@ -467,8 +469,25 @@ def _move_timers(
         raise IntegrityError("sweep timers", None, Exception("timer moved during sweep"))
 
 
-_PG_SEEKS_ONLY = "SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off"
-_PG_JOINS_AGAIN = "SET LOCAL enable_mergejoin TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT"
+# The sweep's statements on PostgreSQL, for its transaction only. Each due timer is one seek
+# per table (the timer's case, its last event and that event's hash, then the timer itself
+# when it moves): from ~10,000 due timers on, the planner would rather read every case or
+# timer of the ledger once for them (a hash join over a parallel scan of ``cases`` for the
+# read; a merge join over every timer for the timers' UPDATE: 1,159 ms against 232 ms by
+# seeks on 1,000,000 timers, 10,000 moved) — and the sweep's cost must follow the due count,
+# not the total. No JIT: the read's estimated cost passes ``jit_above_cost`` and compiling
+# it took ~170 ms of a ~730 ms read of 10,000 due timers (EXPLAIN ANALYZE, 100,000 cases).
+_PG_PLANS = (
+    "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; "
+    "SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off"
+)
+
+
+def _array(texts: Iterable[str]) -> str:
+    """A PostgreSQL array literal of values that need no quoting (numbers, ISO times)."""
+    return "{" + ",".join(texts) + "}"
+
+
 _PG_MOVE = (
     "UPDATE timers AS t SET step = v.step, due = v.due FROM unnest("
     "%s::integer[], %s::timestamptz[], %s::integer[], %s::integer[]) AS v(step, due, id, old) "
