@@ -17,7 +17,8 @@ and timers) into a second fresh ledger the plainest fast way, timing only the in
   (psycopg 3), chunk by chunk, each chunk committed as the import commits. Target ≥ 20,000
   rows/s.
 
-Prints rows/s (source rows) of each import and of its raw load, their ratio, and a summary.
+Prints rows/s (source rows) of each import and of its raw load, their ratio, the CPU seconds
+of each (this process; PostgreSQL's server CPU is on neither side) and a summary.
 The machine's load changes both sides alike: compare ratios, not rows/s across runs.
 """
 
@@ -147,7 +148,10 @@ def ledger(directory: Path, name: str) -> tuple[Runtime, str]:
     return rt, str(path)
 
 
-def raw_copy(src: str, dst: str, chunk: int) -> tuple[float, int, int]:
+Raw = tuple[float, float, int, int]  # wall s, CPU s (this process), cases, events
+
+
+def raw_copy(src: str, dst: str, chunk: int) -> Raw:
     """executemany the rows the import wrote in ``src`` (WRITTEN) into ``dst``; time inserts."""
     a, b = sqlite3.connect(src), sqlite3.connect(dst)
     for pragma in (
@@ -157,25 +161,26 @@ def raw_copy(src: str, dst: str, chunk: int) -> tuple[float, int, int]:
         "cache_size=-262144",
     ):
         b.execute(f"PRAGMA {pragma}")
-    spent, counts = 0.0, []
+    spent, cpu, counts = 0.0, 0.0, []
     for table, key in WRITTEN:
         cols = [r[1] for r in a.execute(f"PRAGMA table_info({table})")]
         sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         cur = a.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {key}")
         total = 0
         while rows := cur.fetchmany(chunk * (1 if table in ("cases", "timers") else 4)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             b.executemany(sql, rows)
             b.commit()
             spent += time.perf_counter() - t0
+            cpu += time.process_time() - c0
             total += len(rows)
         counts.append(total)
     a.close()
     b.close()
-    return spent, counts[0], counts[1]
+    return spent, cpu, counts[0], counts[1]
 
 
-def pg_raw_copy(src_schema: str, chunk: int) -> tuple[float, int, int]:
+def pg_raw_copy(src_schema: str, chunk: int) -> Raw:
     """COPY the rows the import wrote in ``src_schema`` (WRITTEN) into a fresh ledger schema,
     a chunk of cases (and their rows) per transaction; time only the COPY into it and commits."""
     import psycopg
@@ -196,7 +201,7 @@ def pg_raw_copy(src_schema: str, chunk: int) -> tuple[float, int, int]:
                 for t, _ in WRITTEN
             }
             top = a.execute(f'SELECT coalesce(max(id), 0) FROM "{src_schema}".cases').fetchone()
-            spent, counts = 0.0, {t: 0 for t, _ in WRITTEN}
+            spent, cpu, counts = 0.0, 0.0, {t: 0 for t, _ in WRITTEN}
             for lo in range(0, int(top[0] if top else 0), chunk):
                 blocks: dict[str, list[bytes]] = {}
                 for t, order in WRITTEN:
@@ -208,7 +213,7 @@ def pg_raw_copy(src_schema: str, chunk: int) -> tuple[float, int, int]:
                     )
                     with a.cursor().copy(q) as out:
                         blocks[t] = [bytes(b) for b in out]
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 with b.transaction():
                     for t, _ in WRITTEN:
                         sql = f'COPY "{dst}".{t} ({", ".join(cols[t])}) FROM STDIN'
@@ -216,9 +221,10 @@ def pg_raw_copy(src_schema: str, chunk: int) -> tuple[float, int, int]:
                             for block in blocks[t]:
                                 inn.write(block)
                 spent += time.perf_counter() - t0
+                cpu += time.process_time() - c0
                 for t in blocks:
                     counts[t] += sum(x.count(b"\n") for x in blocks[t])
-    return spent, counts["cases"], counts["case_events"]
+    return spent, cpu, counts["cases"], counts["case_events"]
 
 
 @contextmanager
@@ -241,27 +247,32 @@ def pg_ledger(schema: str) -> Iterator[Runtime]:
         admin.dispose()
 
 
-def run_import(rt: Runtime, csv: Path, chunk: int, rejects: Path) -> tuple[float, int]:
+def run_import(rt: Runtime, csv: Path, chunk: int, rejects: Path) -> tuple[float, float, int]:
+    """Wall and CPU seconds (this process: both of the importer's threads) of an import."""
     mapping = parse_mapping(MAPPING)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     s = Importer(rt.book, mapping, now=NOW, chunk_size=chunk, rejects=rejects).run(
         CsvSource(csv, mapping)
     )
-    took = time.perf_counter() - t0
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
     if s.rejected_total or s.imported != s.read:
         raise SystemExit(f"import rejected {s.rejected_total} of {s.read} rows: see {rejects}")
-    return took, s.read
+    return took, cpu, s.read
 
 
-def report(name: str, read: int, took: float, raw: tuple[float, int, int], how: str) -> float:
-    spent, n_cases, n_events = raw
+def report(
+    name: str, read: int, took: float, cpu: float, raw: Raw, how: str
+) -> tuple[float, float, float]:
+    """Print one case; (import rows/s, ratio to raw, import CPU / raw CPU)."""
+    spent, raw_cpu, n_cases, n_events = raw
     rate, raw_rate = read / took, n_cases / spent
-    print(f"{name}: import {read:,} rows in {took:.1f} s → {rate:,.0f} rows/s")
+    print(f"{name}: import {read:,} rows in {took:.1f} s (CPU {cpu:.1f} s) → {rate:,.0f} rows/s")
     print(
         f"{name}: raw {how}: {n_cases:,} cases + {n_events:,} events in {spent:.1f} s "
-        f"→ {raw_rate:,.0f} rows/s (source rows); ratio import/raw {rate / raw_rate:.2f}"
+        f"(CPU {raw_cpu:.1f} s) → {raw_rate:,.0f} rows/s (source rows); "
+        f"ratio import/raw {rate / raw_rate:.2f}"
     )
-    return rate / raw_rate
+    return rate, rate / raw_rate, cpu / raw_cpu
 
 
 def main() -> None:
@@ -275,7 +286,7 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown cases {sorted(unknown)}")
     print(f"load before: {os.getloadavg()[0]:.1f} (1-min average), {os.cpu_count()} cores")
-    summary: list[tuple[str, float, float]] = []
+    summary: list[tuple[str, tuple[float, float, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         rt, _ = ledger(d, "grids")
@@ -293,23 +304,26 @@ def main() -> None:
             if case == "postgres":
                 schema = f"bench_import_{uuid.uuid4().hex[:8]}"
                 with pg_ledger(schema) as rt:
-                    took, read = run_import(rt, files[False], args.chunk, d / "rejects.csv")
+                    took, cpu, read = run_import(rt, files[False], args.chunk, d / "rejects.csv")
                     raw = pg_raw_copy(schema, args.chunk)
-                ratio = report(case, read, took, raw, "COPY")
+                result = report(case, read, took, cpu, raw, "COPY")
             else:
                 rt, src = ledger(d, f"import-{case}")
-                took, read = run_import(rt, files[case == "shuffled"], args.chunk, d / "r.csv")
+                took, cpu, read = run_import(rt, files[case == "shuffled"], args.chunk, d / "r.csv")
                 rt.engine.dispose()
                 rt2, dst = ledger(d, f"raw-{case}")
                 rt2.engine.dispose()
                 raw = raw_copy(src, dst, args.chunk)
-                ratio = report(case, read, took, raw, "executemany")
+                result = report(case, read, took, cpu, raw, "executemany")
                 for f in (src, dst):
                     Path(f).unlink()
-            summary.append((case, read / took, ratio))
+            summary.append((case, result))
     print(f"load after: {os.getloadavg()[0]:.1f}")
-    for case, rate, ratio in summary:
-        print(f"  {case:<9} {rate:>9,.0f} rows/s   {ratio:.2f} of raw")
+    for case, (rate, ratio, cpu_ratio) in summary:
+        print(
+            f"  {case:<9} {rate:>9,.0f} rows/s   {ratio:.2f} of raw   "
+            f"CPU {cpu_ratio:.2f}x raw's (client side)"
+        )
 
 
 if __name__ == "__main__":

@@ -330,3 +330,70 @@ def test_the_assembled_content_is_json_dumps_of_the_row(payload: dict[str, objec
         for p in (payload, json_text(payload)):
             row = (*head, at, sqlite_time(at), *tail, p, "k\u2028")
             assert _Canon().content(row) == expected, (dept, p)
+
+
+def test_steps_as_columns_hash_as_the_same_events_as_rows(runtime: Runtime) -> None:
+    """chain.link_steps (a bulk writer's trails as columns, constants given once, times as
+    µs) stores the hashes chain.link stores for the same events as rows: new trails from
+    GENESIS and a trail continued from a stored head; NULLs, escapes, payload objects."""
+    from gridgov.ledger.chain import GENESIS, HASHED, Same, Step, link, link_steps
+    from gridgov.ledger.rows import json_text, sqlite_time
+
+    at = datetime(2026, 10, 19, 1, 30, 1, 5, tzinfo=UTC)
+    us = int(at.timestamp()) * 1_000_000 + at.microsecond
+    payloads = [{"b": 1, "a": 'q"\\\n满意'}, {}, {"x": [1.5, None, True]}]
+    first = {
+        "case_id": [901, 902, 903],
+        "seq": [1, 1, 4],
+        "kind": Same("created"),
+        "actor": Same("import:x"),
+        "role": Same("system"),
+        "department": [None, "ZCG", 'a"b'],
+        "community": Same(None),
+        "at": [us, us + 1, us + 2],
+        "recorded_at": Same(us),
+        "from_status": [None, None, "handled"],
+        "to_status": Same("reported"),
+        "payload": payloads,
+        "idempotency_key": ["k1", "k2\u2028", "k3"],
+    }
+    second = {
+        **first,
+        "case_id": [901, 903],
+        "seq": [2, 5],
+        "kind": Same("closed"),
+        "payload": [{"z": 1}, {"y": "满意"}],
+        "at": [us + 5, us + 6],
+        "department": [None, None],
+        "from_status": ["reported", "reported"],
+        "idempotency_key": ["k4", "k5"],
+    }
+    steps = [Step([0, 1, 2], first), Step([0, 2], second)]
+    rows = []
+    for step in steps:
+        for j in range(len(step.trails)):
+            row = []
+            for c in HASHED:
+                v = step.values[c]
+                v = v.value if isinstance(v, Same) else v[j]
+                if c in ("at", "recorded_at"):
+                    v = sqlite_time(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=v))
+                row.append(json_text(v) if c == "payload" else v)
+            rows.append(tuple(row))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    stored = "e" * 64  # case 903's stored head at seq 3
+    engine = runtime.engine
+    h = EventHash.__table__.c
+    got = {}
+    for how in ("rows", "steps"):
+        with engine.connect() as conn:  # rolled back: each way starts from the same ledger
+            if how == "rows":
+                link(conn, rows, {(903, 3): stored})
+            else:
+                link_steps(conn, [GENESIS, GENESIS, stored], steps)
+            got[how] = conn.execute(
+                select(h.case_id, h.seq, h.hash).where(h.case_id > 900).order_by(h.case_id, h.seq)
+            ).all()
+            conn.rollback()
+    assert [r[:2] for r in got["steps"]] == [(901, 1), (901, 2), (902, 1), (903, 4), (903, 5)]
+    assert got["steps"] == got["rows"]

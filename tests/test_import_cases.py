@@ -327,7 +327,7 @@ def _long_ids(tmp_path: Path) -> tuple[dict[str, Any], Path]:
 
 def _import_everything(rt: Runtime, tmp_path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every status, updates, rejects, duplicates, chunks of 2 and 3, long source ids; the
-    ledger's cases, events and day counters afterwards, row for row."""
+    ledger's cases, events, their hashes, timers and day counters afterwards, row for row."""
     long_map, long_csv = _long_ids(tmp_path)
     run(rt, "szcg_gbk.csv", "szcg_mapping.yaml", tmp_path, chunk_size=2)
     run(rt, "hotline_bom.csv", "hotline_mapping.yaml", tmp_path)
@@ -338,7 +338,13 @@ def _import_everything(rt: Runtime, tmp_path: Path) -> dict[str, list[tuple[Any,
     with rt.engine.connect() as conn:
         return {
             t: [tuple(r) for r in conn.execute(sa_text(f"SELECT * FROM {t} ORDER BY {key}"))]
-            for t, key in (("cases", "id"), ("case_events", "id"), ("case_counters", "day"))
+            for t, key in (
+                ("cases", "id"),
+                ("case_events", "id"),
+                ("event_hashes", "case_id, seq"),
+                ("timers", "case_id"),
+                ("case_counters", "day"),
+            )
         }
 
 
@@ -347,6 +353,8 @@ def _check_every_step_written(ledger: dict[str, list[tuple[Any, ...]]]) -> None:
     assert any("#" in e[-1] for e in ledger["case_events"])  # digest keys
     kinds = {e[3] for e in ledger["case_events"]}
     assert kinds == {"created", "dispatched", "handled", "closed", "cancelled"}
+    # Every event hashed (the paths compared hash differently: rows vs columns).
+    assert [h[:2] for h in ledger["event_hashes"]] == sorted(e[1:3] for e in ledger["case_events"])
 
 
 def test_staged_sqlite_import_writes_what_bound_rows_write(

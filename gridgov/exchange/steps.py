@@ -19,7 +19,8 @@ events, value for value (tests compare the ledgers both give).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,7 @@ from gridgov.domain.enums import Role
 from gridgov.domain.lifecycle import COMMUNITY_UNIT
 from gridgov.exchange.prepare import NONE, Lookups
 from gridgov.exchange.store import STAGE
+from gridgov.ledger.chain import Same, Step
 from gridgov.ledger.rows import EVENT_COLUMNS, Encoder, json_text
 
 I64 = npt.NDArray[np.int64]
@@ -93,6 +95,7 @@ class EventWriter:
         m = lk.mapping
         self.system, self.actor = m.source_system, m.actor
         self.render = render
+        self.now_us = now_us
         self.recorded = render.times(np.array([now_us], dtype=np.int64))[0]
         self.reason = f"cancelled in {m.source_system}"
         self.reason_json = json_text(self.reason)  # trail_sql's ?4
@@ -109,30 +112,76 @@ class EventWriter:
             self._status_json[raw] = json_text(raw)
         return self._status_json[raw]
 
-    def payloads(self, kind: str, rows: pd.DataFrame, idx: npt.NDArray[np.intp]) -> list[str]:
-        """Each step's payload, by the one serializer (trail_sql writes the same text)."""
+    def payloads(self, kind: str, rows: pd.DataFrame, idx: npt.NDArray[np.intp]) -> list[Any]:
+        """Each step's payload object, for the one serializer (trail_sql writes the same
+        text) and the hash chain."""
         h = rows["hash"].to_numpy(dtype=object)[idx].tolist()
         if kind == "created":
             v = rows["item_version"].to_numpy()[idx].tolist()
             ch = rows["channel"].to_numpy(dtype=object)[idx].tolist()
             return [
-                json_text({"imported": True, "item_version": a, "source": b, "source_hash": c})
+                {"imported": True, "item_version": a, "source": b, "source_hash": c}
                 for a, b, c in zip(v, ch, h, strict=True)
             ]
         if kind == "dispatched":
             d = rows["assignee"].to_numpy(dtype=object)[idx].tolist()
             return [
-                json_text({"department": a, "imported": True, "source_hash": b})
+                {"department": a, "imported": True, "source_hash": b}
                 for a, b in zip(d, h, strict=True)
             ]
         if kind == "handled":
-            return [json_text({"imported": True, "source_hash": b}) for b in h]
+            return [{"imported": True, "source_hash": b} for b in h]
         raw = rows["source_status"].to_numpy(dtype=object)[idx].tolist()
         reason = {"reason": self.reason} if kind == "cancelled" else {}
         return [
-            json_text({"imported": True, **reason, "source_status": s, "source_hash": b})
+            {"imported": True, **reason, "source_status": s, "source_hash": b}
             for s, b in zip(raw, h, strict=True)
         ]
+
+    def steps(
+        self,
+        rows: pd.DataFrame,
+        case_id: I64,
+        *,
+        min_rank: I64 | None = None,
+        first_seq: I64 | None = None,
+        first_from: npt.NDArray[Any] | None = None,
+        after: I64 | None = None,
+    ) -> list[Step]:
+        """The events of each row's steps ranked above ``min_rank`` (new cases: all of
+        them), step by step as columns (times in µs, payloads as objects): what
+        :meth:`rows` writes and ``chain.link_steps`` hashes. ``Step.trails``: the rows."""
+        n = len(rows)
+        min_rank = np.full(n, -1, dtype=np.int64) if min_rank is None else min_rank
+        seq = np.ones(n, dtype=np.int64) if first_seq is None else first_seq.copy()
+        prev = np.full(n, None, dtype=object) if first_from is None else first_from.copy()
+        times = step_times(rows, np.full(n, NONE, dtype=np.int64) if after is None else after)
+        sids = rows["source_id"].to_numpy(dtype=object)
+        out: list[Step] = []
+        for kind, rank, to in STEPS:
+            t = times[kind]
+            idx = np.flatnonzero((t != NONE) & (rank > min_rank))
+            if not idx.size:
+                continue
+            values: dict[str, list[Any] | Same] = {
+                "case_id": case_id[idx].tolist(),
+                "seq": seq[idx].tolist(),
+                "kind": Same(kind),
+                "actor": Same(self.actor),
+                "role": Same(Role.SYSTEM.value),
+                "department": Same(None),
+                "community": Same(None),
+                "at": t[idx].tolist(),
+                "recorded_at": Same(self.now_us),
+                "from_status": prev[idx].tolist(),
+                "to_status": Same(to),
+                "payload": self.payloads(kind, rows, idx),
+                "idempotency_key": [self.key(s, kind) for s in sids[idx]],
+            }
+            out.append(Step(idx.tolist(), values))
+            seq[idx] += 1
+            prev[idx] = to
+        return out
 
     def rows(
         self,
@@ -145,34 +194,31 @@ class EventWriter:
         after: I64 | None = None,
     ) -> list[tuple[Any, ...]]:
         """Events for each row's steps ranked above ``min_rank`` (new cases: all of them)."""
-        n = len(rows)
-        min_rank = np.full(n, -1, dtype=np.int64) if min_rank is None else min_rank
-        seq = np.ones(n, dtype=np.int64) if first_seq is None else first_seq.copy()
-        prev = np.full(n, None, dtype=object) if first_from is None else first_from.copy()
-        times = step_times(rows, np.full(n, NONE, dtype=np.int64) if after is None else after)
-        sids = rows["source_id"].to_numpy(dtype=object)
+        return self.rows_of(
+            self.steps(
+                rows,
+                case_id,
+                min_rank=min_rank,
+                first_seq=first_seq,
+                first_from=first_from,
+                after=after,
+            )
+        )
+
+    def rows_of(self, steps: Sequence[Step]) -> list[tuple[Any, ...]]:
+        """``case_events`` rows in stored form of :meth:`steps`, in (case, seq) order."""
         cols: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
-        for kind, rank, to in STEPS:
-            t = times[kind]
-            idx = np.flatnonzero((t != NONE) & (rank > min_rank))
-            if not idx.size:
-                continue
-            k = len(idx)
-            cols["case_id"] += case_id[idx].tolist()
-            cols["seq"] += seq[idx].tolist()
-            cols["kind"] += [kind] * k
-            cols["at"] += self.render.times(t[idx])
-            cols["from_status"] += prev[idx].tolist()
-            cols["to_status"] += [to] * k
-            cols["payload"] += self.payloads(kind, rows, idx)
-            cols["idempotency_key"] += [self.key(s, kind) for s in sids[idx]]
-            seq[idx] += 1
-            prev[idx] = to
-        total = len(cols["case_id"])
-        cols["actor"] = [self.actor] * total
-        cols["role"] = [Role.SYSTEM.value] * total
-        cols["department"] = cols["community"] = [None] * total
-        cols["recorded_at"] = [self.recorded] * total
+        for step in steps:
+            k = len(step.trails)
+            for c, v in step.values.items():
+                if c == "at":
+                    cols[c] += self.render.times(np.asarray(v, dtype=np.int64))
+                elif c == "payload":
+                    cols[c] += [json_text(p) for p in cast(list[Any], v)]
+                elif isinstance(v, Same):
+                    cols[c] += [self.recorded if c == "recorded_at" else v.value] * k
+                else:
+                    cols[c] += v
         order = np.lexsort((np.asarray(cols["seq"]), np.asarray(cols["case_id"])))
         data = list(zip(*(cols[c] for c in EVENT_COLUMNS), strict=True))
         return [data[i] for i in order.tolist()]
