@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy import ClauseElement, Connection, Table, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from gridgov.ledger.rows import Encoder, Processor
@@ -44,28 +44,28 @@ class _Memo:
 COPY_FROM = 200
 
 
-class BulkStatement:
-    """One INSERT or UPDATE … WHERE compiled for the connection's dialect, run with executemany
-    over tuples in ``columns`` order (for UPDATE: the SET columns, then the WHERE columns)."""
+def _dialect_key(conn: Connection) -> tuple[Any, ...]:
+    """What a compiled statement and its value conversions depend on."""
+    d = conn.dialect
+    return (type(d), d.paramstyle, d.server_version_info)
+
+
+class _Plan:
+    """A :class:`BulkStatement` compiled for one kind of dialect, kept for the process:
+    compiling the SQL and looking up each column's conversions cost ~2 ms of CPU a statement
+    (with its read compiled once too, a 督办 sweep of 200 due cases fell from ~16 to ~9 ms of
+    CPU: benchmarks/supervision.py's 0.1 % sweep is 1,000)."""
 
     def __init__(
         self,
         conn: Connection,
         table: Table,
         columns: Sequence[str],
-        where: Sequence[str] = (),
-        *,
-        raw: Sequence[str] = (),
-        wrap: Mapping[str, Callable[[Any], Any]] | None = None,
-        times: dict[Any, Any] | None = None,
+        where: Sequence[str],
+        raw: Sequence[str],
+        wrap: Mapping[str, Callable[[Any], Any]],
     ) -> None:
-        """``raw``: columns whose values the caller gives ready for the driver (e.g. JSON
-        text from ``rows.json_text``), passed through unconverted. ``wrap``: SQL around a
-        SET value, e.g. ``coalesce(:v, col)``. ``times``: a memo of converted timestamps to
-        share between statements that write the same moments."""
-        self.conn = conn
         names = list(columns) + list(where)
-        wrap = wrap or {}
         values = {
             c: wrap[c](bindparam(f"s_{c}")) if c in wrap else bindparam(f"s_{c}") for c in columns
         }
@@ -83,26 +83,70 @@ class BulkStatement:
             dialect = cast(Any, type(dialect))(paramstyle="format")
         compiled = stmt.compile(dialect=dialect)
         # No RETURNING of generated keys: nobody reads them and it slows executemany down.
-        self.sql = compiled.string.split(" RETURNING ")[0]
+        self.sql: str = compiled.string.split(" RETURNING ")[0]
         order = compiled.positiontup
         # Parameters as the driver wants them: positional (qmark) in SQL order, else named.
-        self._index: list[int] | None = None
-        self._keys: list[str] | None = None
+        self.index: list[int] | None = None
+        self.keys: list[str] | None = None
         if order is None:
-            self._keys = keys
+            self.keys = keys
         elif [keys.index(k) for k in order] != list(range(len(keys))):
-            self._index = [keys.index(k) for k in order]
-        self._names = names
-        self._where = list(where)
-        self._table = conn.dialect.identifier_preparer.format_table(table)
+            self.index = [keys.index(k) for k in order]
+        self.names = names
+        self.where = list(where)
+        self.table = conn.dialect.identifier_preparer.format_table(table)
         enc = Encoder.of(conn)
-        self._procs = {n: _Memo(p) for n in names if (p := enc.processor(table.c[n].type, conn))}
+        self.procs = {n: p for n in names if (p := enc.processor(table.c[n].type, conn))}
+        self.conv = [(i, n) for i, n in enumerate(names) if n in self.procs and n not in raw]
+
+
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
+
+
+class BulkStatement:
+    """One INSERT or UPDATE … WHERE compiled for the connection's dialect, run with executemany
+    over tuples in ``columns`` order (for UPDATE: the SET columns, then the WHERE columns)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        table: Table,
+        columns: Sequence[str],
+        where: Sequence[str] = (),
+        *,
+        raw: Sequence[str] = (),
+        wrap: Mapping[str, Callable[[Any], Any]] | None = None,
+        times: dict[Any, Any] | None = None,
+    ) -> None:
+        """``raw``: columns whose values the caller gives ready for the driver (e.g. JSON
+        text from ``rows.json_text``), passed through unconverted. ``wrap``: SQL around a
+        SET value, e.g. ``coalesce(:v, col)`` (give the same mapping each time: the compiled
+        statement is kept per mapping). ``times``: a memo of converted timestamps to share
+        between statements that write the same moments."""
+        self.conn = conn
+        key = (
+            _dialect_key(conn),
+            table,
+            tuple(columns),
+            tuple(where),
+            tuple(raw),
+            tuple((wrap or {}).items()),
+        )
+        plan = _PLANS.get(key)
+        if plan is None:
+            if len(_PLANS) > 512:  # callers giving a new ``wrap`` every time: stay bounded
+                _PLANS.clear()
+            plan = _PLANS[key] = _Plan(conn, table, columns, where, raw, wrap or {})
+        self.sql = plan.sql
+        self._index, self._keys = plan.index, plan.keys
+        self._names, self._where, self._table = plan.names, plan.where, plan.table
+        # Memos per statement, not per plan: they hold one write's values.
+        self._procs = {n: _Memo(p) for n, p in plan.procs.items()}
         if times is not None:  # one memo for every timestamp column, shared with others
             for n, memo in self._procs.items():
                 if isinstance(table.c[n].type, UTCDateTime):
                     memo.memo = times
-        self._conv = [(i, self._procs[n]) for i, n in enumerate(names) if n in self._procs]
-        self._conv = [(i, p) for i, p in self._conv if names[i] not in raw]
+        self._conv = [(i, self._procs[n]) for i, n in plan.conv]
 
     def value(self, column: str, value: Any) -> Any:
         """``value`` as the driver wants it for ``column``: for a constant shared by every
@@ -158,6 +202,32 @@ class BulkStatement:
                         values[i] = proc(v)
             params.append(tuple(values))
         return params
+
+
+_STATEMENTS: dict[tuple[Any, ...], tuple[Any, str, tuple[str, ...], dict[str, Any]]] = {}
+
+
+def run_compiled(conn: Connection, stmt: ClauseElement, values: Mapping[str, Any]) -> list[Any]:
+    """The driver's rows of a Core statement built once (at import), compiled once per kind of
+    dialect instead of per call; ``values`` are its bound parameters by name, in the driver's
+    form (``Encoder``), the others as the statement holds them (give each a default value:
+    ``bindparam(name, None)``)."""
+    key = (_dialect_key(conn), id(stmt))
+    found = _STATEMENTS.get(key)
+    if found is None or found[0] is not stmt:
+        dialect = conn.dialect
+        if dialect.paramstyle in ("pyformat", "named"):
+            dialect = cast(Any, type(dialect))(paramstyle="format")
+        # IN lists of constants become one placeholder per value (their values in defaults).
+        compiled: Any = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        order = tuple(compiled.positiontup or ())
+        found = _STATEMENTS[key] = (stmt, compiled.string, order, dict(compiled.params))
+    _, sql, order, defaults = found
+    params = {**defaults, **values}
+    result = conn.exec_driver_sql(sql, tuple(params[k] for k in order))
+    rows = cast(list[Any], result.cursor.fetchall()) if result.cursor is not None else []
+    result.close()
+    return rows
 
 
 def copy_rows(

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, Text, case, func, select
+from sqlalchemy import Connection, Table, Text, bindparam, case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from gridgov.domain import keys
@@ -40,7 +40,7 @@ from gridgov.domain.routing import CaseFacts, notices
 from gridgov.ledger.casebook import CaseBook
 from gridgov.ledger.chain import GENESIS, HASHES, link
 from gridgov.ledger.clocks import AFTER_HANDLING
-from gridgov.ledger.fastrows import BulkStatement
+from gridgov.ledger.fastrows import BulkStatement, run_compiled
 from gridgov.ledger.models import Case, CaseEvent
 from gridgov.ledger.rows import (
     EVENT_COLUMNS,
@@ -48,6 +48,7 @@ from gridgov.ledger.rows import (
     NOTICE_COLUMNS,
     NOTICES,
     TIMERS,
+    Encoder,
     event_row,
     json_text,
     notice_row,
@@ -118,6 +119,14 @@ COLUMNS = [
     .where(HASHES.c.case_id == _TM.c.case_id, HASHES.c.seq == _LAST_SEQ)
     .scalar_subquery(),
 ]
+# The first ``batch`` due timers with their cases (compiled once: run_compiled).
+_DUE = (
+    select(*COLUMNS)
+    .select_from(_TM.join(_T, _T.c.id == _TM.c.case_id))
+    .where(_TM.c.due <= bindparam("now", None))
+    .order_by(_TM.c.due, _TM.c.case_id)
+    .limit(bindparam("batch", 0))
+)
 UPDATE_COLUMNS = (
     "updated_at",
     "ladder_done",
@@ -267,17 +276,9 @@ def _sweep_batch(
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         elif conn.dialect.name == "postgresql":
             conn.exec_driver_sql(_PG_PLANS)
-        result = conn.execute(
-            select(*COLUMNS)
-            .select_from(_TM.join(_T, _T.c.id == _TM.c.case_id))
-            .where(_TM.c.due <= now)
-            .order_by(_TM.c.due, _TM.c.case_id)
-            .limit(batch)
-        )
         # The driver's own tuples: no per-value result processing; the two timestamps used
         # are parsed below, the clock's start only when a step needs it.
-        rows = result.cursor.fetchall() if result.cursor is not None else []
-        result.close()
+        rows = run_compiled(conn, _DUE, {"now": Encoder.of(conn).time(now), "batch": batch})
         if not rows:
             return [], 0
         # Every value is handed over ready for the driver (``raw``), in the statement's own
@@ -502,13 +503,12 @@ _PG_DROP = (
 def _update(conn: Connection) -> BulkStatement:
     """Move each case on; NULL level / overdue_since mean "unchanged"."""
     return BulkStatement(
-        conn,
-        _T,
-        UPDATE_COLUMNS,
-        where=("id", "row_version"),
-        raw=UPDATE_COLUMNS,
-        wrap={
-            "supervision_level": lambda v: func.coalesce(v, _T.c.supervision_level),
-            "overdue_since": lambda v: func.coalesce(v, _T.c.overdue_since),
-        },
+        conn, _T, UPDATE_COLUMNS, where=("id", "row_version"), raw=UPDATE_COLUMNS, wrap=_UNCHANGED
     )
+
+
+# One mapping for every sweep: BulkStatement keeps its compiled statement per ``wrap``.
+_UNCHANGED: dict[str, Callable[[Any], Any]] = {
+    "supervision_level": lambda v: func.coalesce(v, _T.c.supervision_level),
+    "overdue_since": lambda v: func.coalesce(v, _T.c.overdue_since),
+}
