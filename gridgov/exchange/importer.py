@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -43,13 +44,14 @@ from gridgov.exchange.rejects import Reason, Reject, RejectFile
 from gridgov.exchange.steps import EventWriter, event_count, trail_sql
 from gridgov.ledger import timers
 from gridgov.ledger.casebook import CaseBook, allocate_case_number_blocks
-from gridgov.ledger.chain import GENESIS, link, link_steps
+from gridgov.ledger.chain import GENESIS, hash_steps, link, link_steps, store_hashes
 from gridgov.ledger.fastrows import copy_rows, next_ids
 from gridgov.ledger.models import Case
 from gridgov.ledger.rows import EVENT_COLUMNS, Encoder
 from gridgov.ledger.zone import check_zone
 
 ATTEMPTS = 3
+T = TypeVar("T")
 Progress = Callable[[int, int], None]  # (records read so far, records in the source)
 
 
@@ -165,6 +167,13 @@ class Importer:
         self.calendar = mapping.working_calendar(book.calendar, allow_other_zone=allow_other_zone)
         self.lk = Lookups(mapping, book.catalog, self.calendar)
         self._ahead: _Ahead | None = None
+        self._helper: ThreadPoolExecutor | None = None  # work beside a database wait
+
+    def _in_background(self, work: Callable[[], T]) -> Future[T]:
+        """``work`` in a helper thread, while this one waits on the database."""
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(1, thread_name_prefix="gridgov-import-hash")
+        return self._helper.submit(work)
 
     def _check_ledger(self) -> None:
         check_zone(self.book.engine, self.book.calendar.tz.key)
@@ -221,6 +230,9 @@ class Importer:
             if self._ahead is not None:
                 self._ahead.close()
                 self._ahead = None
+            if self._helper is not None:
+                self._helper.shutdown(wait=True, cancel_futures=True)
+                self._helper = None
             out.close()
         summary.rejected = out.counts
         return summary
@@ -339,9 +351,15 @@ class Importer:
             # it reserved case numbers), as they are staged at rowid 1…n.
             store.stage(conn, render, {**values, **new.trails})
             # From here on this thread waits on SQLite without the GIL: prepare the next
-            # chunk meanwhile.
+            # chunk, and hash the new trails (ledger/chain.py) from the values they are
+            # computed from, meanwhile — the same hashes as reading them back
+            # (test_import_cases), without the read.
             if self._ahead is not None:
                 self._ahead.start()
+            staged = np.arange(above + 1, above + 1 + len(rows), dtype=np.int64)
+            hashed = self._in_background(
+                lambda: hash_steps([GENESIS] * len(rows), writer.steps(rows, staged))
+            )
             store.insert_from_stage(conn, "cases", list(values), new.constants)
             if store.max_case_id(conn) != above + len(rows):
                 raise RuntimeError("imported cases did not get consecutive ids")
@@ -358,10 +376,7 @@ class Importer:
             want = event_count(rows)
             if done.rowcount != want:
                 raise RuntimeError(f"wrote {done.rowcount} events for {want} imported steps")
-            # The new trails' hashes (ledger/chain.py), from the values they were computed
-            # from: the same as reading them back (test_import_cases), at a third of the cost.
-            staged = np.arange(above + 1, above + 1 + len(rows), dtype=np.int64)
-            link_steps(conn, [GENESIS] * len(rows), writer.steps(rows, staged))
+            store_hashes(conn, hashed.result())
             return
         if not render.sqlite and self.COPY:
             # PostgreSQL: COPY, with the case ids taken from their sequence first so the

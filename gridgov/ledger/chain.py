@@ -315,17 +315,26 @@ def link(
         case, seq = r[0], r[1]
         head = _hash(head, canon.content(r))
         add((case, seq, head))
-    _store(conn, out)
+    store_hashes(conn, out)
     return len(out)
 
 
 def link_steps(conn: Connection, heads: list[str], steps: Iterable[Step]) -> int:
-    """:func:`link` for trails given step by step as columns (a bulk writer's events before
-    it builds rows, e.g. the importer's new cases): each step continues ``heads`` (per trail,
-    the hash its next event continues: :data:`GENESIS` for a new case), which it advances.
-    The same hashes as :func:`link` over the same events as rows (test_chain), at a fraction
-    of the cost: constant columns are made canonical once, and nothing is read back. Stores
-    the hashes in (case, seq) order, in the caller's transaction."""
+    """:func:`link` for trails given step by step as columns: :func:`hash_steps`, then
+    :func:`store_hashes`, in the caller's transaction."""
+    out = hash_steps(heads, steps)
+    store_hashes(conn, out)
+    return len(out)
+
+
+def hash_steps(heads: list[str], steps: Iterable[Step]) -> list[tuple[int, int, str]]:
+    """The (case id, seq, hash) rows of trails given step by step as columns (a bulk
+    writer's events before it builds rows, e.g. the importer's new cases), in (case, seq)
+    order: each step continues ``heads`` (per trail, the hash its next event continues:
+    :data:`GENESIS` for a new case), which it advances. The hashes :func:`link` gives the
+    same events as rows (test_chain), at a fraction of the cost: constant columns are made
+    canonical once, and nothing is read back. Pure: a writer may run it in another thread
+    while the database works."""
     canon = _Canon()
     case_ids: list[Any] = []
     seqs: list[Any] = []
@@ -340,11 +349,10 @@ def link_steps(conn: Connection, heads: list[str], steps: Iterable[Step]) -> int
             v = step.values[name]
             out += [v.value] * n if isinstance(v, Same) else v
     order = np.lexsort((np.asarray(seqs, dtype=np.int64), np.asarray(case_ids, dtype=np.int64)))
-    _store(conn, [(int(case_ids[i]), int(seqs[i]), hashes[i]) for i in order.tolist()])
-    return len(hashes)
+    return [(int(case_ids[i]), int(seqs[i]), hashes[i]) for i in order.tolist()]
 
 
-def _store(conn: Connection, out: list[tuple[int, int, str]]) -> None:
+def store_hashes(conn: Connection, out: list[tuple[int, int, str]]) -> None:
     """Insert (case id, seq, hash) rows. Plain tuples to the driver (COPY on PostgreSQL past
     a few hundred rows): SQLAlchemy's insert of one dict per row cost as much as the
     hashing."""
