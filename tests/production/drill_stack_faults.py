@@ -33,21 +33,22 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from gridgov import clock
 from gridgov.domain.enums import Role
 from gridgov.domain.lifecycle import Actor, EventKind
 from gridgov.ledger import holds
-from gridgov.ledger.models import Case, CaseEvent, Notification, OwedRun
+from gridgov.ledger.models import Case, CaseEvent, Notification
 from gridgov.runtime import Runtime
 from tests.api_support import World, build_world, webhook
 from tests.conftest import PG_URL
 from tests.production.harness import (
     Proc,
     base_env,
-    free_port,
+    gateway,
     gridgov_serve,
+    named,
+    outstanding,
     pg_database,
     prefect_server,
     wait_for,
@@ -68,31 +69,6 @@ LOOP = [
     "review_passed",
     "closed",
 ]
-
-
-def gateway(env: dict[str, str], log: Path) -> tuple[Proc, str]:
-    port = free_port()
-    proc = Proc(
-        "gateway",
-        [
-            str(Path(sys.executable).parent / "gridgov"),
-            "api",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        env,
-        log,
-    ).start()
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.alive(), proc.tail()
-        return httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-
-    wait_for("the gateway", up, timeout=120)
-    return proc, base
 
 
 def status(rt: Runtime, no: str) -> str:
@@ -126,7 +102,6 @@ def sweep_killed_mid_transaction(
         nos.append(c.case_no)
     later = now + timedelta(days=40)  # due for this sweep only, not for the scheduled ones
     app = "gridgov_c_killed_sweep"
-    url = make_url(ledger_url).update_query_dict({"application_name": app})
     code = (
         "import sys, time; from datetime import datetime, timedelta;"
         " from gridgov import clock; from gridgov.ledger import holds;"
@@ -148,7 +123,7 @@ def sweep_killed_mid_transaction(
             killed = Proc(
                 "killed-sweep",
                 [sys.executable, "-c", code, later.isoformat()],
-                base_env(GRIDGOV_DATABASE_URL=url.render_as_string(hide_password=False)),
+                base_env(GRIDGOV_DATABASE_URL=named(ledger_url, app)),
                 log,
             ).start()
 
@@ -268,20 +243,7 @@ def test_stack_survives_kills_and_an_outage(pg_ledger: Runtime, tmp_path: Path) 
 
             def converged() -> bool:
                 assert workers[1].alive(), workers[1].tail()
-                with rt.book.factory() as s:
-                    open_owed = s.scalar(
-                        select(func.count())
-                        .select_from(OwedRun)
-                        .where(OwedRun.settled_at.is_(None))
-                    )
-                    unsent = s.scalar(
-                        select(func.count())
-                        .select_from(Notification)
-                        .where(Notification.status == "pending")
-                    )
-                return (
-                    all(status(rt, no) == "closed" for no in nos) and not open_owed and not unsent
-                )
+                return all(status(rt, no) == "closed" for no in nos) and outstanding(rt) == (0, 0)
 
             wait_for(
                 "every case closed, every owed run settled, every notice sent",

@@ -1,5 +1,6 @@
-"""The production stack as real processes: a ``prefect server`` and ``gridgov serve``, on a
-PostgreSQL ledger in a schema of its own (``pg_ledger``).
+"""The production stack as real processes: a ``prefect server``, ``gridgov serve`` workers and
+the gateway (``gridgov api``), on a PostgreSQL ledger in a schema of its own (``pg_ledger``).
+Shared by the CI fault test (test_stack_faults.py), the scheduler test and the fault drill.
 
 Each process gets its own ``PREFECT_HOME`` and a free port, and is killed (its whole process
 group) when the context ends, whatever happened. Waits poll against generous deadlines: these
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
@@ -276,3 +277,50 @@ def pg_ledger(admin_url: str, catalog: Catalog, prefix: str) -> Iterator[Runtime
         with admin.begin() as conn:
             conn.execute(text(f'drop schema "{schema}" cascade'))
         admin.dispose()
+
+
+def gateway(env: dict[str, str], log: Path, workers: int = 2) -> tuple[Proc, str]:
+    """``gridgov api`` with ``workers`` uvicorn workers on a free port, once it answers."""
+    port = free_port()
+    proc = Proc(
+        "gateway",
+        [
+            str(Path(sys.executable).parent / "gridgov"),
+            "api",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env,
+        log,
+    ).start()
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.alive(), proc.tail()
+        return httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+
+    wait_for("the gateway", up, timeout=120)
+    return proc, base
+
+
+def named(ledger_url: str, application_name: str) -> str:
+    """The ledger URL with PostgreSQL's ``application_name`` set: a process's connections (and
+    its flow-run children's, which inherit the environment) show it in ``pg_stat_activity``."""
+    url = make_url(ledger_url).update_query_dict({"application_name": application_name})
+    return url.render_as_string(hide_password=False)
+
+
+def outstanding(rt: Runtime) -> tuple[int, int]:
+    """Owed runs not settled and notices not sent yet."""
+    from gridgov.ledger.models import Notification, OwedRun
+
+    with rt.book.factory() as s:
+        owed = s.scalar(
+            select(func.count()).select_from(OwedRun).where(OwedRun.settled_at.is_(None))
+        )
+        unsent = s.scalar(
+            select(func.count()).select_from(Notification).where(Notification.status == "pending")
+        )
+    return int(owed or 0), int(unsent or 0)
