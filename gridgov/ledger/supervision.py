@@ -84,15 +84,30 @@ _START = case(
     (_T.c.clock_kind.in_([k.value for k in AFTER_HANDLING]), _T.c.handled_at),
     else_=_T.c.clock_start,
 )
-_LAST_SEQ = (
-    select(func.max(CaseEvent.seq))
-    .where(CaseEvent.case_id == _TM.c.case_id)
-    .correlate(_TM)  # also where it is nested in the head's subquery below
-    .scalar_subquery()
+# The first ``batch`` due timers, each with its case's last event number (one seek per timer
+# into uq_case_events_case_seq). In a subquery of its own, so that number is looked up once
+# and both read and used below (a correlated subquery repeated in the head's look-up was
+# evaluated twice per timer).
+_DUE_TIMERS = (
+    select(
+        _TM.c.case_id,
+        _TM.c.limit_kind,
+        _TM.c.step,
+        _TM.c.due,
+        select(func.max(CaseEvent.seq))
+        .where(CaseEvent.case_id == _TM.c.case_id)
+        .scalar_subquery()
+        .label("last_seq"),
+    )
+    .where(_TM.c.due <= bindparam("now", None))
+    .order_by(_TM.c.due, _TM.c.case_id)
+    .limit(bindparam("batch", 0))
+    .subquery("due_timers")
 )
+_D = _DUE_TIMERS.c
 # A due timer and what its case's ladder step needs from the case row (read by primary key).
 COLUMNS = [
-    _TM.c.case_id,
+    _D.case_id,
     _T.c.case_no,
     _T.c.status,
     _T.c.tier,
@@ -103,29 +118,26 @@ COLUMNS = [
     # parse it per row: a third of the PostgreSQL sweep's read).
     _T.c.assisting.cast(Text),
     _T.c.reporter,
-    _TM.c.limit_kind,
+    _D.limit_kind,
     _START,  # as stored: only part of the key, parsed if a step needs it
     _T.c.clock_due,
     _T.c.clock_unit,
-    _TM.c.step,
-    _TM.c.due,
+    _D.step,
+    _D.due,
     _T.c.overdue,
     _T.c.row_version,
-    # The case's last event number (read through uq_case_events_case_seq, one seek per case).
-    _LAST_SEQ,
+    _D.last_seq,
     # …and its hash, the head the step's event chains to (one primary-key seek per case; the
     # trail's writer would otherwise read the heads back per 500 cases, ledger/chain.py).
     select(HASHES.c.hash)
-    .where(HASHES.c.case_id == _TM.c.case_id, HASHES.c.seq == _LAST_SEQ)
+    .where(HASHES.c.case_id == _D.case_id, HASHES.c.seq == _D.last_seq)
     .scalar_subquery(),
 ]
-# The first ``batch`` due timers with their cases (compiled once: run_compiled).
+# Read with run_compiled (compiled once per process).
 _DUE = (
     select(*COLUMNS)
-    .select_from(_TM.join(_T, _T.c.id == _TM.c.case_id))
-    .where(_TM.c.due <= bindparam("now", None))
-    .order_by(_TM.c.due, _TM.c.case_id)
-    .limit(bindparam("batch", 0))
+    .select_from(_DUE_TIMERS.join(_T, _T.c.id == _D.case_id))
+    .order_by(_D.due, _D.case_id)
 )
 UPDATE_COLUMNS = (
     "updated_at",
