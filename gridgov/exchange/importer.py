@@ -44,7 +44,7 @@ from gridgov.exchange.rejects import Reason, Reject, RejectFile
 from gridgov.exchange.steps import EventWriter, event_count, trail_sql
 from gridgov.ledger import timers
 from gridgov.ledger.casebook import CaseBook, allocate_case_number_blocks
-from gridgov.ledger.chain import GENESIS, hash_steps, link, link_steps, store_hashes
+from gridgov.ledger.chain import GENESIS, hash_steps, link, store_hashes
 from gridgov.ledger.fastrows import copy_rows, next_ids
 from gridgov.ledger.models import Case
 from gridgov.ledger.rows import EVENT_COLUMNS, Encoder
@@ -384,6 +384,10 @@ class Importer:
             ids = next_ids(conn, "cases", len(rows))
             if self._ahead is not None:  # psycopg waits without the GIL, as SQLite does
                 self._ahead.start()
+            steps = writer.steps(rows, np.array(ids, dtype=np.int64))
+            # The new trails' hashes in the helper thread while the rows are sent and the
+            # server inserts them (psycopg waits without the GIL).
+            hashed = self._in_background(lambda: hash_steps([GENESIS] * len(rows), steps))
             constants = list(new.constants.values())
             copy_rows(
                 conn,
@@ -391,9 +395,8 @@ class Importer:
                 ["id", *values, *new.constants],
                 ((*r, *constants) for r in zip(ids, *values.values(), strict=True)),
             )
-            steps = writer.steps(rows, np.array(ids, dtype=np.int64))
             copy_rows(conn, "case_events", EVENT_COLUMNS, writer.rows_of(steps))
-            link_steps(conn, [GENESIS] * len(rows), steps)  # the new trails' hashes
+            store_hashes(conn, hashed.result())
             return
         store.insert_columns(conn, render, "cases", values, new.constants)
         id_of = store.case_ids(conn, self.mapping.source_system, rows["source_id"].tolist(), above)
