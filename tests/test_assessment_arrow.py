@@ -6,18 +6,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow as pa
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, func, insert, select, text
 
 import gridgov.assessments.engine as engine_mod
 from gridgov.assessments import extract
 from gridgov.assessments.audit.extract import read_audit
-from gridgov.assessments.columnar import open_arrow
+from gridgov.assessments.columnar import joined, open_arrow
 from gridgov.assessments.engine import assess
 from gridgov.assessments.extract import LedgerExtract, Via, read_ledger, scans
 from gridgov.assessments.period import Month, Window
 from gridgov.assessments.scheme import load_scheme
 from gridgov.item_catalog.loader import Catalog
+from gridgov.ledger.models import Department
 from gridgov.runtime import Runtime
 from tests.test_assessment_sample import build_october, sample_ledger
 
@@ -94,3 +96,41 @@ def test_the_driver_read_joins_chunks_with_and_without_values() -> None:
         got = extract.columns(conn, text(" UNION ALL ".join(rows)), [("d", "cat")], chunk=2)
     want = pd.Categorical([None, None, "ZB", "AJ", None])
     pd.testing.assert_extension_array_equal(got["d"], want)
+
+
+def test_the_readers_of_a_scan_see_one_snapshot(runtime: Runtime) -> None:
+    """A SQLite scan is read by ``SCAN_READERS`` processes: each starts its transaction at
+    the same moment (``columnar._pinned``), so a commit made after the read began is seen by
+    none of them, although their first statements come after it. PostgreSQL is read by one
+    connection in one REPEATABLE READ transaction (its snapshot taken at the first read)."""
+    engine = runtime.engine
+    count = select(func.count()).select_from(Department)
+    with engine.connect() as conn:
+        before = conn.execute(count).scalar_one()
+    with open_arrow(engine, readers=extract.SCAN_READERS) as reader:
+        assert reader is not None
+        sqlite = engine.dialect.name == "sqlite"
+        assert reader.readers == (extract.SCAN_READERS if sqlite else 1)
+        if not sqlite:
+            assert reader.scalar(count) == before
+        with engine.begin() as conn:
+            conn.execute(
+                insert(Department).values(code="ZZ", name_zh="测", name_en="Test", level="district")
+            )
+        seen = [t.column(0)[0].as_py() for t in reader.tables([(count, "")] * reader.readers)]
+    assert seen == [before] * reader.readers
+    with engine.connect() as conn:
+        assert conn.execute(count).scalar_one() == before + 1  # the commit happened
+
+
+def test_parts_of_a_split_scan_join_as_one_read_types_them() -> None:
+    """ADBC's SQLite driver types a column by its values: the part of a split scan where
+    ``actor`` has no value gives int64 (the 1M benchmark's upper half of events: only
+    system, citizen and reviewer events), the other text; joined, the column is text, and a
+    number beside text becomes text, as in one read."""
+    low = pa.table({"actor": ["p-1", None], "n": [1, 2], "x": pa.array([None, None], pa.int64())})
+    high = pa.table({"actor": pa.array([None, None], pa.int64()), "n": [3, 4], "x": [7, None]})
+    both = joined([low, high, pa.table({"actor": ["c-2"], "n": [5], "x": ["y"]})])
+    assert both.column("actor").to_pylist() == ["p-1", None, None, None, "c-2"]
+    assert both.column("n").type == pa.int64()
+    assert both.column("x").to_pylist() == [None, None, "7", None, "y"]

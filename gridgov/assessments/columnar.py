@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import re
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -38,6 +40,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import ClauseElement
 
 NEVER = np.iinfo(np.int64).max
+log = logging.getLogger(__name__)
 
 
 class ArrowReadError(RuntimeError):
@@ -56,40 +59,59 @@ class SqliteChild:
         )
 
     def fetch(self, sql: str) -> pa.Table:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.send(sql)
+        return self.receive()
+
+    def send(self, sql: str) -> None:
+        """Queue a statement; the child starts on it while the parent does other work."""
+        assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(json.dumps(sql).encode() + b"\n")
             self.proc.stdin.flush()
+        except OSError as e:
+            raise ArrowReadError(f"the SQLite reader process failed: {e}") from e
+
+    def receive(self) -> pa.Table:
+        """The answer to the oldest statement sent and not yet received."""
+        assert self.proc.stdout is not None
+        try:
             head = self.proc.stdout.read(8)
         except OSError as e:
             raise ArrowReadError(f"the SQLite reader process failed: {e}") from e
         if len(head) < 8:
             raise ArrowReadError(f"the SQLite reader process ended ({self.proc.poll()})")
         (size,) = struct.unpack("<q", head)
-        body = self.proc.stdout.read(abs(size))
         if size < 0:
-            raise ArrowReadError(body.decode(errors="replace"))
-        return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+            raise ArrowReadError(self.proc.stdout.read(-size).decode(errors="replace"))
+        return pa.ipc.open_stream(self.proc.stdout).read_all()
 
     def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
+        # Both pipes closed first: a child still writing an answer nobody will read (the
+        # parent failed mid-read) gets a broken pipe and ends, instead of waiting on us.
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe:
+                pipe.close()
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
 
 
 class ArrowReader:
     """One read transaction on the ledger, answered as Arrow tables: an ADBC connection
-    (PostgreSQL) or the SQLite reader process."""
+    (PostgreSQL) or the SQLite reader processes (one, or several on one snapshot: see
+    ``open_arrow``)."""
 
-    def __init__(self, conn: Any, dialect: Dialect) -> None:
+    def __init__(self, conn: Any, dialect: Dialect, more: Sequence[SqliteChild] = ()) -> None:
         self._conn = conn
+        self._more = list(more)
         self.dialect = dialect
+
+    @property
+    def readers(self) -> int:
+        """How many processes read at once (statements given together to ``tables``)."""
+        return 1 + len(self._more)
 
     def sql(self, stmt: ClauseElement, hint: str = "") -> str:
         """``stmt`` as SQL text; ``hint`` replaces the first table's name in its FROM clause
@@ -108,11 +130,25 @@ class ArrowReader:
             cur.execute(self.sql(stmt, hint))
             return cur.fetch_arrow_table()
 
+    def tables(self, stmts: Sequence[tuple[ClauseElement, str]]) -> Iterator[pa.Table]:
+        """Each (statement, hint)'s result, in order. With several SQLite readers, statement
+        i goes to reader i mod ``readers`` and every statement is sent before any answer is
+        read: the readers work at once, and the caller can convert an answer while the
+        others are still being read."""
+        if not isinstance(self._conn, SqliteChild):
+            for stmt, hint in stmts:
+                yield self.table(stmt, hint)
+            return
+        children = [self._conn, *self._more]
+        for i, (stmt, hint) in enumerate(stmts):
+            children[i % len(children)].send(self.sql(stmt, hint))
+        for i in range(len(stmts)):
+            yield children[i % len(children)].receive()
+
     def columns(
         self, stmt: ClauseElement, spec: Sequence[tuple[str, str]], hint: str = ""
     ) -> dict[str, Any]:
-        t = self.table(stmt, hint)
-        return {name: column(t.column(i), kind) for i, (name, kind) in enumerate(spec)}
+        return columns_of(self.table(stmt, hint), spec)
 
     def frame(
         self, stmt: ClauseElement, spec: Sequence[tuple[str, str]], hint: str = ""
@@ -148,19 +184,22 @@ def arrow_errors() -> tuple[type[BaseException], ...]:
 
 
 @contextmanager
-def open_arrow(engine: Engine) -> Iterator[ArrowReader | None]:
-    """An ``ArrowReader`` in one read transaction, or None (read through the driver)."""
+def open_arrow(engine: Engine, readers: int = 1) -> Iterator[ArrowReader | None]:
+    """An ``ArrowReader`` in one read transaction, or None (read through the driver).
+    ``readers``: on SQLite, how many reader processes, all on one snapshot (``_pinned``);
+    PostgreSQL is read through one connection."""
     target = adbc_uri(engine)
     if target is None or not _installed(target[0]):
         yield None
         return
     driver, uri = target
     if driver == "sqlite":
-        child = SqliteChild(uri)
+        children = _pinned(uri, readers)
         try:
-            yield ArrowReader(child, engine.dialect)
+            yield ArrowReader(children[0], engine.dialect, children[1:])
         finally:
-            child.close()
+            for child in children:
+                child.close()
         return
     import adbc_driver_postgresql.dbapi as pg_dbapi
 
@@ -174,11 +213,73 @@ def open_arrow(engine: Engine) -> Iterator[ArrowReader | None]:
         conn.close()
 
 
+# Waits this long for a writer's transaction to end before reading with one process instead.
+PIN_WAIT_S = 2.0
+
+
+def _pinned(db: str, readers: int) -> list[SqliteChild]:
+    """``readers`` SQLite reader processes whose read transactions see one snapshot.
+
+    Each process starts its transaction while this process holds the write lock (``BEGIN
+    IMMEDIATE``), so no commit can fall between their starts; the lock is let go at once
+    (readers never wait for it: WAL). Where the lock cannot be had within ``PIN_WAIT_S`` (a
+    long write under way, a read-only file), one process reads, as always before."""
+    children = [SqliteChild(db) for _ in range(readers)]
+    if readers == 1:
+        return children
+    try:
+        lock = sqlite3.connect(db, timeout=PIN_WAIT_S, isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            for child in children:  # a read starts each child's transaction (its snapshot)
+                child.send(PIN_SQL)
+            for child in children:
+                child.receive()
+            lock.execute("ROLLBACK")
+        finally:
+            lock.close()
+    except (sqlite3.Error, ArrowReadError) as e:
+        log.info("SQLite ledger read by one process: no common snapshot for %d (%s)", readers, e)
+        for child in children[1:]:
+            child.close()
+        return children[:1]
+    return children
+
+
+PIN_SQL = "SELECT count(*) FROM sqlite_master"
+
+
 def _installed(driver: str) -> bool:
     return importlib.util.find_spec(f"adbc_driver_{driver}") is not None
 
 
+def joined(tables: Sequence[pa.Table]) -> pa.Table:
+    """Results of one statement over parts of a table (``tables`` of a split scan) as one.
+    ADBC's SQLite driver types a column by its values, so the parts may disagree: a column
+    with no value in a part (int64 there) takes the type the other parts have, and a
+    column of numbers in one part and text in another becomes text, as one read makes it."""
+    if len(tables) == 1:
+        return tables[0]
+    fields = []
+    for i in range(tables[0].num_columns):
+        cols = [t.column(i) for t in tables]
+        typed = {c.type for c in cols if c.null_count < len(c)}
+        kind = typed.pop() if len(typed) == 1 else pa.string() if typed else cols[0].type
+        fields.append(
+            [pa.nulls(len(c), kind) if c.null_count == len(c) else c.cast(kind) for c in cols]
+        )
+    names = tables[0].column_names
+    return pa.concat_tables(
+        [pa.table([f[k] for f in fields], names=names) for k in range(len(tables))]
+    )
+
+
 # --------------------------------------------------------------------------- columns
+def columns_of(table: pa.Table, spec: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """A result's columns in the numpy/pandas forms of ``spec`` (see ``column``)."""
+    return {name: column(table.column(i), kind) for i, (name, kind) in enumerate(spec)}
+
+
 def column(col: pa.ChunkedArray, kind: str) -> Any:
     """One Arrow column → the numpy/pandas form ``extract.frame`` gives for ``kind``."""
     if kind == "int":

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -29,7 +30,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    false,
     func,
     not_,
     or_,
@@ -38,7 +38,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import Executable
 
-from gridgov.assessments.columnar import ArrowReader, arrow_errors, open_arrow
+from gridgov.assessments.columnar import (
+    ArrowReader,
+    arrow_errors,
+    columns_of,
+    joined,
+    open_arrow,
+)
 from gridgov.assessments.period import Window
 from gridgov.domain.enums import OPEN_STATUSES, Role
 from gridgov.domain.officetime import to_us
@@ -306,8 +312,10 @@ def read_events(conn: Source, window: Window) -> pd.DataFrame:
     return _typed_events(frame(conn, stmt, EVENT_SPEC))
 
 
-def _typed_events(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.iloc[np.lexsort((df["seq"].to_numpy(), df["case_id"].to_numpy()))]
+def _typed_events(df: pd.DataFrame, ordered: bool = False) -> pd.DataFrame:
+    """Codes as categoricals, rows by (case_id, seq) (``ordered``: they already are)."""
+    if not ordered:
+        df = df.iloc[np.lexsort((df["seq"].to_numpy(), df["case_id"].to_numpy()))]
     df["kind"] = pd.Categorical.from_codes(df["kind"].to_numpy(), categories=list(KINDS))
     df["role"] = pd.Categorical.from_codes(df["role"].to_numpy(), categories=list(ROLES))
     df["imported"] = df["imported"].to_numpy().astype(bool)
@@ -347,9 +355,14 @@ def scans(conn: Source, window: Window) -> bool:
     reading their events through the indexes against 4.5 s and 20 s scanning, one run on the
     loaded machine), the scan wins. PostgreSQL's planner makes this choice itself (hash
     joins)."""
-    if not isinstance(conn, ArrowReader) or conn.dialect.name != "sqlite":
+    if conn.dialect.name != "sqlite":
         return False
-    month, ledger = month_size(conn, window)
+    return scans_size(month_size(conn, window))
+
+
+def scans_size(size: tuple[int, int]) -> bool:
+    """``scans`` from ``month_size``'s answer."""
+    month, ledger = size
     return bool(ledger) and month >= SCAN_SHARE * ledger
 
 
@@ -357,29 +370,40 @@ SCAN_SHARE = 0.25  # of the ledger's cases; see ``scans``
 # Below this many cases a month is read through the Python driver: starting the Arrow reader
 # (a child process for SQLite) costs more than it saves on a small month.
 ARROW_FROM_CASES = 20_000
+# A scan of ``case_events`` is split by event id between this many reader processes on one
+# snapshot (``columnar.open_arrow``), one per core of the 2-core machine the 1M benchmark
+# runs on: docs/assessment.md, "Performance".
+SCAN_READERS = 2
 
 
 def _read_scanning(conn: ArrowReader, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``read_cases`` and ``read_events`` by one pass over each table: the cases opened
     before the cutoff, every event that counts or ends a case, then the cases of ``alive``
-    (open now, or closed/cancelled since the month began) picked out in numpy."""
+    (open now, or closed/cancelled since the month began) picked out in numpy. The events
+    are read in ``conn.readers`` ranges of event id at once, beside the cases."""
     cols = [
         time_column(getattr(Case, name), conn) if kind == "time" else getattr(Case, name)
         for name, kind in CASE_SPEC
     ]
     is_open = case((Case.status.in_(sorted(s.value for s in OPEN_STATUSES)), 1), else_=0)
-    cases = conn.frame(
-        select(*cols, is_open).where(Case.opened_at < window.cutoff),
-        [*CASE_SPEC, ("open", "int")],
-    )
     kind = CaseEvent.kind
     ending = and_(kind.in_(("closed", "cancelled")), CaseEvent.at >= window.start)
-    stmt = select(*_event_columns(conn)).where(
-        or_(_month_kinds(window), ending),
-        CaseEvent.case_id >= int(cases["id"].min()) if len(cases) else false(),
-    )
-    # NOT INDEXED: read the table in order, not row by row through (kind, at).
-    events = conn.frame(stmt, EVENT_SPEC, hint="case_events NOT INDEXED")
+    events_stmt = select(*_event_columns(conn)).where(or_(_month_kinds(window), ending))
+    id_range = select(func.min(CaseEvent.id).label("lo"), func.max(CaseEvent.id).label("hi"))
+    bounds = conn.table(id_range).to_pylist()[0]
+    # NOT INDEXED: read the table in order, not row by row through (kind, at); event ids
+    # (the rowid) still bound each range.
+    stmts: list[tuple[Executable, str]] = [
+        (select(*cols, is_open).where(Case.opened_at < window.cutoff), "")
+    ]
+    for a, b in _ranges(bounds["lo"], bounds["hi"], conn.readers):
+        part = events_stmt.where(CaseEvent.id >= a, CaseEvent.id < b)
+        stmts.append((part, "case_events NOT INDEXED"))
+    answers = conn.tables(stmts)  # type: ignore[arg-type]
+    cases = pd.DataFrame(columns_of(next(answers), [*CASE_SPEC, ("open", "int")]))
+    parts = joined(list(answers))
+    events = pd.DataFrame(columns_of(parts, EVENT_SPEC))
+    del parts
     codes = events["kind"].to_numpy()
     at = events["at"].to_numpy()
     ended = events["case_id"].to_numpy()[
@@ -393,9 +417,23 @@ def _read_scanning(conn: ArrowReader, window: Window) -> tuple[pd.DataFrame, pd.
     cid = events["case_id"].to_numpy()
     slot = np.minimum(np.searchsorted(ids, cid), max(len(ids) - 1, 0))
     mine = (ids[slot] == cid) if len(ids) else np.zeros(len(cid), dtype=bool)
-    counted = mine & (codes != CLOSED) & (at < to_us(window.cutoff))
-    events = _tidy(events[counted])
-    return cases.set_index("id", drop=False), _typed_events(events)
+    counted = np.flatnonzero(mine & (codes != CLOSED) & (at < to_us(window.cutoff)))
+    # Picked and put in (case_id, seq) order by one take: a copy of ~4 M rows fewer.
+    rows = counted[np.lexsort((events["seq"].to_numpy()[counted], cid[counted]))]
+    events = _tidy(events.iloc[rows])
+    return cases.set_index("id", drop=False), _typed_events(events, ordered=True)
+
+
+def _ranges(lo: int | None, hi: int | None, parts: int) -> list[tuple[int, int]]:
+    """[lo, hi] cut into ``parts`` half-open ranges, the last 2/3 the width of the others:
+    it goes to the reader that also reads the cases (``ArrowReader.tables`` deals statements
+    round the readers), about a fifth of the read on the 1M benchmark month."""
+    if lo is None or hi is None:
+        return [(0, 1)]  # no events: one empty read keeps the columns' shape
+    widths = np.array([1.0] * (parts - 1) + [2 / 3 if parts > 1 else 1.0])
+    edges = lo + np.r_[0, np.cumsum(widths)] / widths.sum() * (hi + 1 - lo)
+    edges = np.r_[lo, np.round(edges[1:-1]).astype(np.int64), hi + 1]
+    return [(int(a), int(b)) for a, b in pairwise(edges.tolist())]
 
 
 def _tidy(df: pd.DataFrame) -> pd.DataFrame:
@@ -477,10 +515,11 @@ def read_reference(conn: Source) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
 
 
 @contextmanager
-def snapshot(engine: Engine, via: Via = "arrow") -> Iterator[Source]:
+def snapshot(engine: Engine, via: Via = "arrow", readers: int = 1) -> Iterator[Source]:
     """One read transaction (one snapshot; REPEATABLE READ on PostgreSQL): through Arrow
-    where ADBC can open the ledger, else through the SQLAlchemy connection."""
-    with open_arrow(engine) if via == "arrow" else _no_arrow() as arrow:
+    where ADBC can open the ledger (``readers`` processes on SQLite), else through the
+    SQLAlchemy connection."""
+    with open_arrow(engine, readers) if via == "arrow" else _no_arrow() as arrow:
         if arrow is not None:
             yield arrow
             return
@@ -505,31 +544,44 @@ def read_ledger(engine: Engine, window: Window, *, via: Via = "auto") -> LedgerE
     return read_either(engine, window, via, _read_ledger, "the ledger")
 
 
+Size = tuple[int, int]  # ``month_size``'s answer
+
+
 def read_either(
     engine: Engine,
     window: Window,
     via: Via,
-    read: Callable[[Engine, Window, Via], T],
+    read: Callable[[Engine, Window, Via, Size | None], T],
     what: str,
 ) -> T:
     """The one rule of how a month is read: ``via`` "auto" takes Arrow for a month of
     ``ARROW_FROM_CASES`` cases or more, the driver otherwise; a read Arrow refuses is done
-    again through the driver, and the log says so."""
+    again through the driver, and the log says so. ``read`` gets the month's size when it
+    was counted here (counted once: on a big ledger a count costs about a second)."""
+    size = None
     if via == "auto":
         with engine.connect() as conn:
-            month, _ = month_size(conn, window)
-        via = "arrow" if month >= ARROW_FROM_CASES else "driver"
+            size = month_size(conn, window)
+        via = "arrow" if size[0] >= ARROW_FROM_CASES else "driver"
     if via == "arrow":
         try:
-            return read(engine, window, "arrow")
+            return read(engine, window, "arrow", size)
         except arrow_errors() as e:
             log.warning("reading %s through Arrow failed (%s); using the driver", what, e)
-    return read(engine, window, "driver")
+    return read(engine, window, "driver", size)
 
 
-def _read_ledger(engine: Engine, window: Window, via: Via) -> LedgerExtract:
-    with snapshot(engine, via) as conn:
-        if isinstance(conn, ArrowReader) and scans(conn, window):
+def _read_ledger(engine: Engine, window: Window, via: Via, size: Size | None) -> LedgerExtract:
+    # Whether to scan is decided before the read transaction: a scan is read by
+    # ``SCAN_READERS`` processes, which must all start on one snapshot.
+    scan = via == "arrow" and engine.dialect.name == "sqlite"
+    if scan:
+        if size is None:
+            with engine.connect() as c:
+                size = month_size(c, window)
+        scan = scans_size(size)
+    with snapshot(engine, via, SCAN_READERS if scan else 1) as conn:
+        if isinstance(conn, ArrowReader) and scan:
             cases, events = _read_scanning(conn, window)
         else:
             cases = read_cases(conn, window)

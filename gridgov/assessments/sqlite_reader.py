@@ -7,9 +7,10 @@ of the process's own sqlite3 connection. In a child of its own, the copy is just
 reader of the file, as safe as any other process.
 
 Protocol (stdin/stdout, binary): the parent writes one statement per line (JSON string); the
-child answers each with an 8-byte little-endian length and an Arrow IPC stream of the
-result, or a negative length and an error message. All statements run in one read
-transaction: one snapshot. EOF on stdin ends the child.
+child answers each with an 8-byte little-endian zero and then an Arrow IPC stream of the
+result (written straight to the pipe: no second copy of a big result in the child), or a
+negative length and an error message. All statements run in one read transaction: one
+snapshot. EOF on stdin ends the child.
 
 Imports only pyarrow and the ADBC driver (fast start), never the rest of gridgov.
 """
@@ -40,16 +41,15 @@ def serve(db: str, inp: IO[bytes], out: IO[bytes]) -> None:
                     cur.adbc_statement.set_options(**{BATCH_ROWS: str(2**31 - 2)})
                     cur.execute(sql)
                     table = cur.fetch_arrow_table()
-                sink = pa.BufferOutputStream()
-                with pa.ipc.new_stream(sink, table.schema) as writer:
-                    writer.write_table(table)
-                data = sink.getvalue()
-                out.write(struct.pack("<q", data.size))
-                out.write(memoryview(data))
             except Exception as e:  # any failure goes back to the parent, which says it
                 msg = f"{type(e).__name__}: {e}".encode()
                 out.write(struct.pack("<q", -len(msg)))
                 out.write(msg)
+            else:
+                out.write(struct.pack("<q", 0))
+                with pa.ipc.new_stream(out, table.schema) as writer:
+                    writer.write_table(table)
+                del table
             out.flush()
     finally:
         conn.close()

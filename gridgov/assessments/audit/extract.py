@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 
 from gridgov.assessments.extract import (
     Kind,
+    Size,
     Source,
     Spec,
     Via,
@@ -161,7 +162,7 @@ def read_audit(engine: Engine, window: Window, *, via: Via = "auto") -> AuditExt
     return read_either(engine, window, via, _read_audit, "the audit extract")
 
 
-def _read_audit(engine: Engine, window: Window, via: Via) -> AuditExtract:
+def _read_audit(engine: Engine, window: Window, via: Via, _size: Size | None) -> AuditExtract:
     with snapshot(engine, via) as conn:
         cases = read_cases(conn, window)
         events = read_events(conn, window)
