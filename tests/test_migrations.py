@@ -65,3 +65,37 @@ def test_timers_migration_fills_from_open_cases_and_goes_down(runtime: Runtime) 
     with runtime.engine.connect() as conn:
         assert conn.execute(select(TIMERS).order_by(TIMERS.c.case_id)).all() == kept
     assert "ix_timers_due" in {ix["name"] for ix in inspect(runtime.engine).get_indexes("timers")}
+
+
+def test_notice_bodies_lz4_goes_down_and_up(runtime: Runtime) -> None:
+    """0013_b: on PostgreSQL with lz4 the notices' bodies (the sweep's digests) are compressed
+    with it; down to 0012 they are back to the server's default; up again, lz4 again. On
+    SQLite (no compression) the migration does nothing either way."""
+    import importlib
+
+    from sqlalchemy import text
+
+    from gridgov.ledger.db import alembic_config
+
+    mig = importlib.import_module("gridgov.ledger.migrations.versions.0013_b_notice_bodies_lz4")
+
+    def method() -> str | None:
+        if runtime.engine.dialect.name != "postgresql":
+            return None
+        with runtime.engine.connect() as conn:
+            return conn.execute(
+                text(
+                    "SELECT attcompression FROM pg_attribute "
+                    "WHERE attrelid = 'notifications'::regclass AND attname = 'body'"
+                )
+            ).scalar()
+
+    with runtime.engine.connect() as conn:
+        lz4 = mig.has_lz4(conn)
+    pg = runtime.engine.dialect.name == "postgresql"
+    default = "" if pg else None  # "": the server's default_toast_compression
+    assert method() == ("l" if lz4 else default)
+    command.downgrade(alembic_config(runtime.engine), "0012_a_cases_without_sweep_index")
+    assert method() == default
+    migrate(runtime.engine)
+    assert method() == ("l" if lz4 else default)

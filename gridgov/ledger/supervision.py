@@ -1,19 +1,23 @@
 """督办 sweep: find what is due on the supervision ladder and act on it in bulk.
 
-One indexed range query (``next_sweep_at <= now``) picks the cases; events, notices and case
-updates are written with executemany in one transaction per batch. The cost grows with the
-number of cases due, not with all cases. Event keys are derived from the case, its clock and
-the ladder step, so two sweeps at the same moment act once: the second finds nothing due, or,
-if they race, its batch fails on the unique key and is re-read.
+One indexed range query on the narrow timers (``timers.due <= now``, ledger/timers.py) picks
+the cases, each joined by primary key to its case row, its last event number and that event's
+hash; events, hashes and digested notices are inserted, the timers moved on, and a case row
+updated only when what a reader sees of it changes, in one transaction per batch. The cost
+grows with the number of cases due, not with all cases (on PostgreSQL the transaction's plans
+are pinned to those seeks, with no JIT: :data:`_PG_PLANS`). Event keys are derived from the
+case, its clock and the ladder step, so two sweeps at the same moment act once: the second
+finds nothing due, or, if they race, its batch fails on the unique key and is re-read.
 
-Speed (benchmarks/supervision.py): a case's ``next_sweep_at`` *is* the moment its next step
-is due, so only the step after a fired one is computed (the 督办 step at 100 % is the clock's
-own due time); rows are read and written through Core with each distinct timestamp converted
-once; notices are worked out once per kind of case; event keys start with the step's due
-second, so one sweep's keys land side by side in the unique indexes instead of on thousands of
-random pages. Every value is converted for the driver while the rows are built (timestamps,
+Speed (benchmarks/supervision.py, docs/ledger.md): a timer's ``due`` *is* the moment its next
+step is due, so only the step after a fired one is computed (the 督办 step at 100 % is the
+clock's own due time); rows are read and written through Core with each distinct timestamp
+converted once; notices are worked out once per kind of case; event keys start with the step's
+due second, so one sweep's keys land side by side in the unique indexes instead of on thousands
+of random pages. Every value is converted for the driver while the rows are built (timestamps,
 payload JSON and notice bodies memoised per distinct value) and the tuples are laid out in the
-compiled statements' column order, so the three executemany calls take them as they are.
+compiled statements' column order, so the executemany / COPY calls take them as they are; the
+statements are compiled once per process (``fastrows``), not per sweep.
 
 What is left on SQLite is mostly the B-tree work itself (at 1 %: ~4,700 pages written, i.e.
 ~19 MB of WAL) and the WAL checkpoint that SQLite runs at the commit that takes the WAL past
