@@ -128,3 +128,16 @@ async def test_the_holder_supersedes_its_deployments_late_runs(prefect_server: N
     assert all(states[i].is_cancelled() for i in late)  # type: ignore[union-attr]
     assert "superseded by run" in (states[late[0]].message or "")  # type: ignore[union-attr]
     assert states[me].is_scheduled() and states[later].is_scheduled()  # type: ignore[union-attr]
+
+
+def test_only_a_late_or_taking_over_run_looks_for_runs_to_supersede() -> None:
+    """A run on time has no run of its deployment waiting before it (runners start them oldest
+    first): it skips the Prefect read. A late one, or one that took a dead holder's hold, or
+    one whose expected start is unknown, looks."""
+    from gridgov.flows.holding import LATE, catches_up
+
+    due = datetime(2026, 12, 8, 2, tzinfo=UTC)
+    assert not catches_up(due, due + LATE, taken_over=False)
+    assert catches_up(due, due + LATE + timedelta(seconds=1), taken_over=False)
+    assert catches_up(due, due, taken_over=True)
+    assert catches_up(None, due, taken_over=False)

@@ -12,7 +12,6 @@ ledger's ``monthly-assessment`` hold (a short lease renewed while the run works,
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +64,7 @@ async def monthly_assessment(
     factory = rt.book.factory
     now = clock.now()
     done: list[dict[str, Any]] = []
-    lease = timedelta(seconds=rt.settings.job_lease)
-    async with job_hold(factory, holds.MONTHLY, lease) as hold:
+    async with job_hold(factory, holds.MONTHLY) as hold:
         if not hold.held:
             return {"months": [], "assessed": [], "skipped": True, "holder": hold.other}
         last = await asyncio.to_thread(holds.last_period, factory, holds.MONTHLY)

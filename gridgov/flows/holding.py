@@ -10,11 +10,13 @@ the job works: a job longer than the lease keeps it, a dead one's expires within
 the next scheduled run takes over. A run that finds the hold taken ends at once, Completed,
 saying who holds it.
 
-Each run, as it starts, also cancels its deployment's runs still waiting for a worker that
-were due by then ("superseded"): it, or the run holding the hold, does everything they would
-have done, so a backlog
-of late runs after an outage, or on a worker too busy to start them on time, does not take a
-process each (cron's "fire once now" misfire policy). See docs/operations.md.
+A run that starts late, or takes over a dead holder's hold, also cancels its deployment's
+runs still waiting for a worker that were due by then ("superseded"): it, or the run holding
+the hold, does everything they would have done, so a backlog of late runs after an outage, or
+on a worker too busy to start them on time, does not take a process each (cron's "fire once
+now" misfire policy). A run that starts on time skips that Prefect read: runners start the
+runs of a deployment oldest first, so none due before it can be waiting. See
+docs/operations.md.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov import clock
 from gridgov.ledger import holds
+from gridgov.runtime import default_runtime
+
+# How late a run starts before it looks for waiting runs to supersede: Prefect's own mark for
+# a Late run (PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS, 15 s by default).
+LATE = timedelta(seconds=15)
 
 
 def _log() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -137,21 +144,41 @@ async def supersede_waiting_runs(deployment_id: UUID, me: UUID | None, due_by: d
     return n
 
 
+def catches_up(expected_start: datetime | None, now: datetime, taken_over: bool) -> bool:
+    """Whether a run starting at ``now`` looks for waiting runs of its deployment to supersede:
+    when it starts late (a busy worker, or none, left runs queued behind it) or took over a
+    dead holder's hold. An unknown expected start counts as late."""
+    return taken_over or expected_start is None or now - expected_start > LATE
+
+
 @asynccontextmanager
 async def job_hold(
-    factory: sessionmaker[Session], name: str, lease: timedelta, every: float | None = None
+    factory: sessionmaker[Session],
+    name: str,
+    lease: timedelta | None = None,
+    every: float | None = None,
 ) -> AsyncIterator[Hold]:
-    """Take the hold on ``name`` for ``lease``, renewed every ``every`` seconds (a third of
-    the lease) until the block ends, then released (with ``completed_at`` when the job set
-    it). When another run holds it, the block gets ``held=False`` and the holder's name."""
+    """Take the hold on ``name`` for ``lease`` (default ``GRIDGOV_JOB_LEASE``), renewed every
+    ``every`` seconds (a third of the lease) until the block ends, then released (with
+    ``completed_at`` when the job set it). When another run holds it, the block gets
+    ``held=False`` and the holder's name."""
+    if lease is None:
+        lease = timedelta(seconds=default_runtime().settings.job_lease)
     holder = holder_id()
-    held = await asyncio.to_thread(holds.acquire, factory, name, holder, clock.now(), lease)
+    before, until = await asyncio.to_thread(holds.holding, factory, name)
+    now = clock.now()
+    held = await asyncio.to_thread(holds.acquire, factory, name, holder, now, lease)
     hold = Hold(factory, name, holder, lease, held)
-    # Either way the runs of this deployment still waiting for a worker that were due by now
-    # are superseded: the holder does their work (or, when another run holds, is doing it).
+    # Held or not, a late run (or one that took over a dead holder's hold) supersedes this
+    # deployment's runs still waiting for a worker that were due by now: the holder does
+    # their work (or, when another run holds, is doing it).
     ctx = FlowRunContext.get()
-    if ctx is not None and ctx.flow_run is not None and ctx.flow_run.deployment_id:
-        await supersede_waiting_runs(ctx.flow_run.deployment_id, ctx.flow_run.id, datetime.now(UTC))
+    run = ctx.flow_run if ctx is not None else None
+    taken_over = held and before is not None and until is not None and until < now
+    if run is not None and run.deployment_id:
+        started = datetime.now(UTC)  # Prefect's schedule is on the real clock
+        if catches_up(run.expected_start_time, started, taken_over):
+            await supersede_waiting_runs(run.deployment_id, run.id, started)
     if not held:
         hold.other, hold.other_until = await asyncio.to_thread(holds.holding, factory, name)
         _log().info(hold.refusal)

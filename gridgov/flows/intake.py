@@ -102,8 +102,7 @@ async def citizen_clock(now: datetime | None = None) -> State[Any]:
     """Record the citizen promises newly missed (SMS 10 min, appointment 30 min, 24 h…)."""
     moment = now or clock.now()
     rt = default_runtime()
-    lease = timedelta(seconds=rt.settings.job_lease)
-    async with job_hold(rt.book.factory, holds.CITIZEN_CLOCK, lease) as hold:
+    async with job_hold(rt.book.factory, holds.CITIZEN_CLOCK) as hold:
         if not hold.held:
             return Completed(message=hold.refusal, data={"skipped": True, "missed": 0})
         found = await asyncio.to_thread(check_citizen_clock, rt.book, moment)

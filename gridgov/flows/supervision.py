@@ -11,7 +11,7 @@ docs/lifecycle.md and docs/operations.md.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from prefect import flow
@@ -41,8 +41,7 @@ async def supervise(now: datetime | None = None) -> State[Any]:
     the holder's name in the state message)."""
     rt = default_runtime()
     moment = now or clock.now()
-    lease = timedelta(seconds=rt.settings.job_lease)
-    async with job_hold(rt.book.factory, holds.SWEEP, lease) as hold:
+    async with job_hold(rt.book.factory, holds.SWEEP) as hold:
         if not hold.held:
             return Completed(message=hold.refusal, data={"skipped": True, "holder": hold.other})
         actions = await sweep_ledger(moment)

@@ -13,7 +13,6 @@ checkpoint.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +40,7 @@ async def seal_trail(export: str | None = None) -> dict[str, Any]:
         )
     key = load_private(path)
     target = Path(export) if export else rt.settings.checkpoint_target
-    lease = timedelta(seconds=rt.settings.job_lease)
-    async with job_hold(rt.book.factory, holds.SEAL, lease) as hold:
+    async with job_hold(rt.book.factory, holds.SEAL) as hold:
         if not hold.held:
             return {"skipped": True, "holder": hold.other}
         cp = await asyncio.to_thread(seal, rt.engine, key, now=clock.now(), export=target)
