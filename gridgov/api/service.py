@@ -29,6 +29,7 @@ from gridgov.domain.enums import CaseStatus, LaunchMode, Role, Tier
 from gridgov.domain.errors import GridgovError, InvalidInput, NotDispatchedYet, NotPermitted
 from gridgov.domain.lifecycle import Actor, EventKind
 from gridgov.ledger.owed import owing
+from gridgov.ledger.progress import record
 from gridgov.ledger.records import ActResult, CaseRecord
 from gridgov.runtime import Runtime
 
@@ -220,18 +221,9 @@ class CaseService:
 
     # ------------------------------------------------------------------ helpers
     async def _record(self, case_no: str, answer: Answer, at: datetime) -> ActResult:
-        from gridgov.ledger.progress import answer_actor
-
-        book = self.rt.book
         # live: ``at`` is now; an answer recorded meanwhile moves it on (409, not a time error)
         return await run_in_threadpool(
-            partial(book.act, live=True, owe=owing(answer)),
-            case_no,
-            answer.kind,
-            answer_actor(answer),
-            at,
-            answer.key,
-            answer.payload,
+            partial(record, live=True, owe=owing(answer)), self.rt.book, case_no, answer, at
         )
 
     def _fresh(self, case: CaseRecord) -> CaseRecord:

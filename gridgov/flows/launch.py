@@ -38,7 +38,7 @@ from gridgov.flows.casework import REVIEW_KINDS, flow_name, item_tags, review_ca
 from gridgov.flows.deployments import DEPLOYMENT
 from gridgov.flows.items import item_flow
 from gridgov.ledger.owed import REPORT, mark_attempt, overdue, owing, record_start
-from gridgov.ledger.progress import answer_actor
+from gridgov.ledger.progress import record
 from gridgov.ledger.records import CaseRecord
 from gridgov.runtime import Runtime
 
@@ -149,15 +149,7 @@ class Launcher:
         return await self.start(recorded, answer, at, answer.key)
 
     def _record(self, case_no: str, answer: Answer, at: datetime) -> CaseRecord:
-        return self.rt.book.act(
-            case_no,
-            answer.kind,
-            answer_actor(answer),
-            at,
-            answer.key,
-            answer.payload,
-            owe=owing(answer),
-        ).case
+        return record(self.rt.book, case_no, answer, at, owe=owing(answer)).case
 
     async def start(
         self, case: CaseRecord, answer: Answer | None, at: datetime, key: str, attempt: int = 0

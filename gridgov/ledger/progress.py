@@ -15,7 +15,8 @@ from gridgov.domain.enums import CaseStatus, Role
 from gridgov.domain.lifecycle import SYSTEM, Actor, EventKind
 from gridgov.domain.routing import UnsatisfiedPolicy, WaitingFor, follow_up, waiting_for
 from gridgov.ledger.casebook import CaseBook, facts
-from gridgov.ledger.records import CaseRecord, EventRecord
+from gridgov.ledger.owed import Owing
+from gridgov.ledger.records import ActResult, CaseRecord, EventRecord
 
 LADDER_KINDS = frozenset({"reminded", "supervised", "escalated", "notified"})
 MAX_AUTOMATIC = 6  # no rule chains more steps than this; guards against a rule loop
@@ -43,6 +44,30 @@ def answer_actor(answer: Answer) -> Actor:
     return Actor(Role(answer.role), answer.actor, answer.department, answer.community)
 
 
+def record(
+    book: CaseBook,
+    case_no: str,
+    answer: Answer,
+    at: datetime,
+    *,
+    live: bool = False,
+    owe: Owing | None = None,
+) -> ActResult:
+    """Record a person's ``answer`` on the case as its actor, under its key: the one way an
+    answer becomes an event (gateway, launcher, a step's run, the simulator). ``live`` and
+    ``owe`` as in ``CaseBook.act``."""
+    return book.act(
+        case_no,
+        answer.kind,
+        answer_actor(answer),
+        at,
+        answer.key,
+        answer.payload,
+        live=live,
+        owe=owe,
+    )
+
+
 def advance(
     book: CaseBook,
     case_no: str,
@@ -54,9 +79,7 @@ def advance(
 ) -> StepOutcome:
     written: list[EventRecord] = []
     if answer is not None:
-        result = book.act(
-            case_no, answer.kind, answer_actor(answer), at, answer.key, answer.payload
-        )
+        result = record(book, case_no, answer, at)
         case, last = result.case, result.event
         if not result.replayed:
             written.append(last)

@@ -24,7 +24,7 @@ from gridgov.domain.routing import UnsatisfiedPolicy
 from gridgov.intake.bulk import BulkIntake, IngestReport, opened_by
 from gridgov.intake.citizen import CitizenDesk, RequestOutcome, inline_opener
 from gridgov.intake.clock_check import check_citizen_clock
-from gridgov.ledger.progress import advance, answer_actor
+from gridgov.ledger.progress import advance, record
 from gridgov.ledger.records import CaseRecord
 from gridgov.ledger.supervision import sweep
 from gridgov.runtime import Runtime
@@ -63,7 +63,7 @@ class InlineExecutor:
     ) -> CaseRecord:
         case = self.book.open_case(new, actor, at, key).case
         if fix is not None:
-            self.book.act(case.case_no, fix.kind, answer_actor(fix), at, fix.key, fix.payload)
+            record(self.book, case.case_no, fix, at)
         return advance(
             self.book, case.case_no, None, at, spot_share=self.spot, policy=self.policy
         ).case
