@@ -12,24 +12,18 @@ from __future__ import annotations
 from functools import cache
 
 from gridgov.flows.casework import ItemFlow, build_item_flow, function_name
-from gridgov.item_catalog.loader import Catalog
 from gridgov.runtime import default_catalog
 
 
 @cache
-def _catalog() -> Catalog:
-    return default_catalog()
-
-
-@cache
 def _codes_by_name() -> dict[str, str]:
-    return {function_name(code): code for code in _catalog().codes}
+    return {function_name(code): code for code in default_catalog().codes}
 
 
 @cache
 def item_flow(code: str) -> ItemFlow:
     """The flow of item ``code`` (its latest version), the same object on every call."""
-    return build_item_flow(_catalog().latest_of(code))
+    return build_item_flow(default_catalog().latest_of(code))
 
 
 def __getattr__(name: str) -> ItemFlow:
