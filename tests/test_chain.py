@@ -397,3 +397,23 @@ def test_steps_as_columns_hash_as_the_same_events_as_rows(runtime: Runtime) -> N
             conn.rollback()
     assert [r[:2] for r in got["steps"]] == [(901, 1), (901, 2), (902, 1), (903, 4), (903, 5)]
     assert got["steps"] == got["rows"]
+
+
+def test_many_hashes_are_stored_as_few(runtime: Runtime) -> None:
+    """Past a few hundred rows the hashes go in as one statement (SQLite: one JSON text
+    through json_each; PostgreSQL: COPY); they read back as the rows given, typed."""
+    from gridgov.ledger.chain import store_hashes
+    from gridgov.ledger.fastrows import COPY_FROM
+
+    h = EventHash.__table__.c
+    rows = [(900_000 + i // 3, i % 3 + 1, f"{i:064x}") for i in range(COPY_FROM + 50)]
+    with runtime.engine.connect() as conn:  # rolled back
+        store_hashes(conn, rows)
+        back = conn.execute(
+            select(h.case_id, h.seq, h.hash, h.checkpoint_id)
+            .where(h.case_id >= 900_000)
+            .order_by(h.case_id, h.seq)
+        ).all()
+        conn.rollback()
+    assert [tuple(r) for r in back] == [(*r, None) for r in rows]
+    assert all(type(r[0]) is int and type(r[1]) is int for r in back)

@@ -14,7 +14,9 @@ trails computed from them, by SQL (steps.trail_sql); while this thread waits on 
 statements and the commit (SQLite runs without the GIL) a worker thread reads and prepares
 the next chunk. On PostgreSQL the new cases (ids taken from their sequence first) and their
 trails are written by COPY (``ledger.fastrows.copy_rows``), the next chunk prepared meanwhile
-too. Chunks are still applied one after the other, in order.
+too. On both, a helper thread hashes the new trails (``ledger.chain.hash_steps``, from the
+values they are written from: nothing is read back) during those waits; the hashes are
+stored in the chunk's transaction. Chunks are still applied one after the other, in order.
 """
 
 from __future__ import annotations

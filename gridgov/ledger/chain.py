@@ -7,8 +7,9 @@ One home for the rule, whatever writes the event (case book, sweep, bulk intake,
   department, community, at and recorded_at in µs, from/to status, payload as sorted JSON,
   idempotency key): all values a writer knows before the database numbers the row, so bulk
   writers hash what they insert. Each writer calls :func:`link` (rows) or
-  :func:`link_cases` (trails written by SQL) in **its own transaction**: an event and its
-  hash commit together or not at all. Hashes are keyed by (case id, seq) in ``event_hashes``.
+  :func:`link_steps` (trails as columns, step by step: the importer's new cases) in **its
+  own transaction**: an event and its hash commit together or not at all. Hashes are keyed
+  by (case id, seq) in ``event_hashes``.
 * a **checkpoint** (:func:`seal`, daily by the ``seal-trail`` deployment) signs a Merkle root
   over the heads of the cases changed since the previous checkpoint, chained to it, with an
   Ed25519 key the database writer does not hold, and appends it to an operator-chosen file;
@@ -355,11 +356,21 @@ def hash_steps(heads: list[str], steps: Iterable[Step]) -> list[tuple[int, int, 
 def store_hashes(conn: Connection, out: list[tuple[int, int, str]]) -> None:
     """Insert (case id, seq, hash) rows. Plain tuples to the driver (COPY on PostgreSQL past
     a few hundred rows): SQLAlchemy's insert of one dict per row cost as much as the
-    hashing."""
+    hashing. On SQLite past a few hundred rows, one statement over the rows as one JSON
+    text (``json_each``): executemany releases and retakes the GIL around every row, and
+    while another thread of the writer runs Python (the importer prepares its next chunk
+    meanwhile) each retake waits up to the interpreter's switch interval (5 ms)."""
     if not out:
         return
     if conn.dialect.name == "postgresql" and len(out) >= COPY_FROM:
         copy_rows(conn, HASHES.name, _HASH_COLUMNS, out)
+    elif conn.dialect.name == "sqlite" and len(out) >= COPY_FROM:
+        picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_HASH_COLUMNS)))
+        conn.exec_driver_sql(
+            f"INSERT INTO {HASHES.name} ({', '.join(_HASH_COLUMNS)}) "
+            f"SELECT {picks} FROM json_each(?)",
+            (json.dumps(out, separators=(",", ":")),),
+        )
     else:
         marks = ", ".join([Encoder.of(conn).mark] * len(_HASH_COLUMNS))
         conn.exec_driver_sql(
@@ -370,21 +381,6 @@ def store_hashes(conn: Connection, out: list[tuple[int, int, str]]) -> None:
 def link_event(conn: Connection, event: CaseEvent) -> None:
     """:func:`link` for one ORM event (the case book), once flushed."""
     link(conn, [[getattr(event, c) for c in EVENT_COLUMNS]])
-
-
-def link_cases(conn: Connection, above: int) -> int:
-    """Hash the whole trails of the cases with id > ``above`` (new cases whose events were
-    written by SQL, e.g. the importer's ``INSERT … SELECT``), in the caller's transaction.
-
-    Read back as the driver hands them (stored text on SQLite, no result processing): the
-    canonical form takes either, and this runs once per imported event."""
-    mark = Encoder.of(conn).mark
-    result = conn.exec_driver_sql(
-        f"SELECT {', '.join(HASHED)} FROM {CaseEvent.__tablename__} "
-        f"WHERE case_id > {mark} ORDER BY case_id, seq",
-        (above,),
-    )
-    return link(conn, _fetched(result))
 
 
 def rehash_missing(conn: Connection, *, cases_per_pass: int = 20_000) -> int:
