@@ -117,7 +117,7 @@ def test_the_readers_of_a_scan_see_one_snapshot(runtime: Runtime) -> None:
             conn.execute(
                 insert(Department).values(code="ZZ", name_zh="测", name_en="Test", level="district")
             )
-        seen = [t.column(0)[0].as_py() for t in reader.tables([(count, "")] * reader.readers)]
+        seen = [t.column(0)[0].as_py() for t in reader.tables([(count, "", ())] * reader.readers)]
     assert seen == [before] * reader.readers
     with engine.connect() as conn:
         assert conn.execute(count).scalar_one() == before + 1  # the commit happened

@@ -58,15 +58,18 @@ class SqliteChild:
             stdout=subprocess.PIPE,
         )
 
-    def fetch(self, sql: str) -> pa.Table:
-        self.send(sql)
+    def fetch(self, sql: str, kinds: Sequence[str] = ()) -> pa.Table:
+        self.send(sql, kinds)
         return self.receive()
 
-    def send(self, sql: str) -> None:
-        """Queue a statement; the child starts on it while the parent does other work."""
+    def send(self, sql: str, kinds: Sequence[str] = ()) -> None:
+        """Queue a statement; the child starts on it while the parent does other work.
+        ``kinds``: each column's kind (``column``), for the child to prepare its text
+        columns (``sqlite_reader.prepared``)."""
         assert self.proc.stdin is not None
+        asked = {"sql": sql, "kinds": list(kinds)} if kinds else sql
         try:
-            self.proc.stdin.write(json.dumps(sql).encode() + b"\n")
+            self.proc.stdin.write(json.dumps(asked).encode() + b"\n")
             self.proc.stdin.flush()
         except OSError as e:
             raise ArrowReadError(f"the SQLite reader process failed: {e}") from e
@@ -123,32 +126,34 @@ class ArrowReader:
             assert n == 1, f"no FROM {table} in the statement"
         return sql
 
-    def table(self, stmt: ClauseElement, hint: str = "") -> pa.Table:
+    def table(self, stmt: ClauseElement, hint: str = "", kinds: Sequence[str] = ()) -> pa.Table:
         if isinstance(self._conn, SqliteChild):
-            return self._conn.fetch(self.sql(stmt, hint))
+            return self._conn.fetch(self.sql(stmt, hint), kinds)
         with self._conn.cursor() as cur:
             cur.execute(self.sql(stmt, hint))
             return cur.fetch_arrow_table()
 
-    def tables(self, stmts: Sequence[tuple[ClauseElement, str]]) -> Iterator[pa.Table]:
-        """Each (statement, hint)'s result, in order. With several SQLite readers, statement
+    def tables(
+        self, stmts: Sequence[tuple[ClauseElement, str, Sequence[str]]]
+    ) -> Iterator[pa.Table]:
+        """Each (statement, hint, kinds)'s result, in order. With several SQLite readers, statement
         i goes to reader i mod ``readers`` and every statement is sent before any answer is
         read: the readers work at once, and the caller can convert an answer while the
         others are still being read."""
         if not isinstance(self._conn, SqliteChild):
-            for stmt, hint in stmts:
+            for stmt, hint, _ in stmts:
                 yield self.table(stmt, hint)
             return
         children = [self._conn, *self._more]
-        for i, (stmt, hint) in enumerate(stmts):
-            children[i % len(children)].send(self.sql(stmt, hint))
+        for i, (stmt, hint, kinds) in enumerate(stmts):
+            children[i % len(children)].send(self.sql(stmt, hint), kinds)
         for i in range(len(stmts)):
             yield children[i % len(children)].receive()
 
     def columns(
         self, stmt: ClauseElement, spec: Sequence[tuple[str, str]], hint: str = ""
     ) -> dict[str, Any]:
-        return columns_of(self.table(stmt, hint), spec)
+        return columns_of(self.table(stmt, hint, [kind for _, kind in spec]), spec)
 
     def frame(
         self, stmt: ClauseElement, spec: Sequence[tuple[str, str]], hint: str = ""
@@ -327,11 +332,18 @@ def categorical(col: pa.ChunkedArray) -> pd.Categorical:
     """Dictionary-encode in Arrow; categories sorted, as ``pd.Categorical(values)`` makes
     them (tables grouped by a category come out in that order)."""
     col = _plain(col)
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        col = col.cast(pa.string())
-    enc = pc.dictionary_encode(col.combine_chunks())
-    values = np.array(enc.dictionary.to_pylist(), dtype=object)
-    codes = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
+    if pa.types.is_dictionary(col.type):  # encoded by the SQLite reader process
+        col = col.unify_dictionaries()
+        dictionary = col.chunk(0).dictionary if col.num_chunks else pa.array([], pa.string())
+        indices = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type)
+        values = np.array(dictionary.to_pylist(), dtype=object)
+        codes = pc.fill_null(indices, -1).to_numpy().astype(np.int64)
+    else:
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            col = col.cast(pa.string())
+        enc = pc.dictionary_encode(col.combine_chunks())
+        values = np.array(enc.dictionary.to_pylist(), dtype=object)
+        codes = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
     if values.size == 0:  # every value missing
         return pd.Categorical.from_codes(codes, categories=pd.Index([], dtype=object))
     order = np.argsort(values, kind="stable")

@@ -139,8 +139,9 @@ def _column(values: np.ndarray[Any, np.dtype[np.object_]], kind: Kind) -> Any:
 
 
 def frame(conn: Source, stmt: Executable, spec: Spec, chunk: int = 100_000) -> pd.DataFrame:
-    """Run ``stmt`` and build a frame of typed columns (see ``columns``)."""
-    return pd.DataFrame(columns(conn, stmt, spec, chunk))
+    """Run ``stmt`` and build a frame of typed columns (see ``columns``), each kept as built
+    (no copy into one block)."""
+    return pd.DataFrame(columns(conn, stmt, spec, chunk), copy=False)
 
 
 def columns(conn: Source, stmt: Executable, spec: Spec, chunk: int = 100_000) -> dict[str, Any]:
@@ -393,16 +394,18 @@ def _read_scanning(conn: ArrowReader, window: Window) -> tuple[pd.DataFrame, pd.
     bounds = conn.table(id_range).to_pylist()[0]
     # NOT INDEXED: read the table in order, not row by row through (kind, at); event ids
     # (the rowid) still bound each range.
-    stmts: list[tuple[Executable, str]] = [
-        (select(*cols, is_open).where(Case.opened_at < window.cutoff), "")
+    case_spec: Spec = [*CASE_SPEC, ("open", "int")]
+    stmts: list[tuple[Executable, str, list[str]]] = [
+        (select(*cols, is_open).where(Case.opened_at < window.cutoff), "", _kinds(case_spec))
     ]
     for a, b in _ranges(bounds["lo"], bounds["hi"], conn.readers):
         part = events_stmt.where(CaseEvent.id >= a, CaseEvent.id < b)
-        stmts.append((part, "case_events NOT INDEXED"))
+        stmts.append((part, "case_events NOT INDEXED", _kinds(EVENT_SPEC)))
     answers = conn.tables(stmts)  # type: ignore[arg-type]
-    cases = pd.DataFrame(columns_of(next(answers), [*CASE_SPEC, ("open", "int")]))
+    # copy=False: the columns stay apart (pandas would copy them into one block first).
+    cases = pd.DataFrame(columns_of(next(answers), case_spec), copy=False)
     parts = joined(list(answers))
-    events = pd.DataFrame(columns_of(parts, EVENT_SPEC))
+    events = pd.DataFrame(columns_of(parts, EVENT_SPEC), copy=False)
     del parts
     codes = events["kind"].to_numpy()
     at = events["at"].to_numpy()
@@ -422,6 +425,10 @@ def _read_scanning(conn: ArrowReader, window: Window) -> tuple[pd.DataFrame, pd.
     rows = counted[np.lexsort((events["seq"].to_numpy()[counted], cid[counted]))]
     events = _tidy(events.iloc[rows])
     return cases.set_index("id", drop=False), _typed_events(events, ordered=True)
+
+
+def _kinds(spec: Spec) -> list[str]:
+    return [kind for _, kind in spec]
 
 
 def _ranges(lo: int | None, hi: int | None, parts: int) -> list[tuple[int, int]]:

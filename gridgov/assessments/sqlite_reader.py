@@ -6,7 +6,8 @@ close() drops the locks the other holds), which showed as "disk I/O error" on th
 of the process's own sqlite3 connection. In a child of its own, the copy is just another
 reader of the file, as safe as any other process.
 
-Protocol (stdin/stdout, binary): the parent writes one statement per line (JSON string); the
+Protocol (stdin/stdout, binary): the parent writes one statement per line (JSON: the SQL, or
+``{"sql": …, "kinds": […]}`` naming each column's kind, see ``prepared``); the
 child answers each with an 8-byte little-endian zero and then an Arrow IPC stream of the
 result (written straight to the pipe: no second copy of a big result in the child), or a
 negative length and an error message. All statements run in one read transaction: one
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import struct
 import sys
-from typing import IO
+from typing import IO, Any
 
 BATCH_ROWS = "adbc.sqlite.query.batch_rows"
 
@@ -32,7 +33,8 @@ def serve(db: str, inp: IO[bytes], out: IO[bytes]) -> None:
     conn = sqlite_dbapi.connect(db)  # DB-API: autocommit off, so one transaction
     try:
         for line in inp:
-            sql = json.loads(line)
+            asked = json.loads(line)
+            sql, kinds = (asked, []) if isinstance(asked, str) else (asked["sql"], asked["kinds"])
             try:
                 with conn.cursor() as cur:
                     # ADBC's SQLite driver types each column by the values of its first batch
@@ -40,7 +42,7 @@ def serve(db: str, inp: IO[bytes], out: IO[bytes]) -> None:
                     # rows are NULL): one batch of all rows, typed by every value.
                     cur.adbc_statement.set_options(**{BATCH_ROWS: str(2**31 - 2)})
                     cur.execute(sql)
-                    table = cur.fetch_arrow_table()
+                    table = prepared(cur.fetch_arrow_table(), kinds)
             except Exception as e:  # any failure goes back to the parent, which says it
                 msg = f"{type(e).__name__}: {e}".encode()
                 out.write(struct.pack("<q", -len(msg)))
@@ -53,6 +55,31 @@ def serve(db: str, inp: IO[bytes], out: IO[bytes]) -> None:
             out.flush()
     finally:
         conn.close()
+
+
+def prepared(table: Any, kinds: list[str]) -> Any:
+    """Text columns made ready here, beside the parent's own work: a "cat" column
+    dictionary-encoded (a few distinct values instead of a string per row through the pipe),
+    a "time" column parsed as naive µs timestamps (the ledger's stored UTC text; a form
+    Arrow's parser refuses is left as text, for the parent's own parser)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, kind in enumerate(kinds):
+        col = table.column(i)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            continue
+        if kind == "cat":
+            col = pc.dictionary_encode(col)
+        elif kind == "time":
+            try:
+                col = col.cast(pa.timestamp("us"))
+            except pa.ArrowInvalid:
+                continue
+        else:
+            continue
+        table = table.set_column(i, table.field(i).name, col)
+    return table
 
 
 if __name__ == "__main__":
