@@ -134,3 +134,16 @@ def test_parts_of_a_split_scan_join_as_one_read_types_them() -> None:
     assert both.column("actor").to_pylist() == ["p-1", None, None, None, "c-2"]
     assert both.column("n").type == pa.int64()
     assert both.column("x").to_pylist() == [None, None, "7", None, "y"]
+
+
+def test_unused_categories_dropped_as_pandas_drops_them() -> None:
+    """The scan's picked rows keep only the categories they use (``extract._used``, by a
+    bincount): the same categoricals pandas' ``remove_unused_categories`` gives, also with
+    missing values and with no categories at all."""
+    for cat in (
+        pd.Categorical(["b", "a", None, "c"], categories=["a", "b", "c", "d"]),
+        pd.Categorical(["z", "d"], categories=["a", "d", "z"]),
+        pd.Categorical([None, None], categories=pd.Index([], dtype=object)),
+        pd.Categorical([], categories=["a"]),
+    ):
+        pd.testing.assert_extension_array_equal(extract._used(cat), cat.remove_unused_categories())

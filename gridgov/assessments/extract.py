@@ -449,8 +449,18 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
     df = df.reset_index(drop=True)
     for c in df.columns:
         if isinstance(df[c].dtype, pd.CategoricalDtype):
-            df[c] = df[c].cat.remove_unused_categories()
+            df[c] = _used(df[c].array)
     return df
+
+
+def _used(cat: pd.Categorical) -> pd.Categorical:
+    """``remove_unused_categories`` by a bincount of the codes: pandas finds the used codes
+    with ``np.unique``, which hashes in numpy 2.4 (0.75 s of the 1M read for 8 columns)."""
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    used = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
+    remap = np.append(np.cumsum(used) - 1, -1)  # code -1 (missing) takes the last: -1
+    kept = remap[codes]
+    return pd.Categorical.from_codes(kept, categories=cat.categories[used], ordered=cat.ordered)
 
 
 def read_reference(conn: Source) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
