@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter,
@@ -310,6 +311,19 @@ async def test_deployment_mode_schedules_a_run_with_the_answer(rt: Runtime) -> N
     assert run.parameters["case_no"] == case.case_no
     assert f"community:{case.community_code}" in run.tags
     assert rt.book.get(case.case_no).status == "reported"  # the run has not been picked up
+    assert run.parent_task_run_id is None
+
+    @flow
+    async def like_the_sweep() -> str | None:  # the reconciler starts owed runs from supervise
+        _, inner = await launcher.report(new(rt, it), PATROLLER, at(2026, 11, 23, 9), "dep-in")
+        return inner.flow_run_id
+
+    inner_id = await like_the_sweep()
+    assert inner_id is not None
+    async with get_client() as client:
+        inner_run = await client.read_flow_run(UUID(inner_id))
+    # The case's own run, not a subflow nested under the sweep in the UI.
+    assert inner_run.parent_task_run_id is None and inner_run.deployment_id == run.deployment_id
 
 
 async def test_waiting_case_holds_no_running_or_paused_run(rt: Runtime) -> None:

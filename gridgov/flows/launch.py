@@ -201,6 +201,10 @@ class Launcher:
             flow_run_name=f"{case.case_no} · {case.item_name} · {step}",
             # Prefect drops a second create with the same key: a retried start is one run.
             idempotency_key=f"{key}#{attempt}",
+            # A run the sweep's reconciler starts is the case's own run, not a child of the
+            # sweep: as a subflow the UI would nest it under ``supervise``, and the sweep would
+            # pay for a parent task run per start.
+            as_subflow=False,
         )
 
     async def _inline(self, case: CaseRecord, answer: Answer | None, at: datetime) -> State[Any]:
