@@ -526,10 +526,14 @@ def measure(db: Path, reports: bool, audit: bool) -> None:
     print(f"  peak RSS of this process: {peak_rss_mb():.0f} MB")
 
 
-def measure_one(url: str, via: str) -> None:
+def measure_one(url: str, via: str, scan_readers: int | None = None) -> None:
     """In a child process: one assessment of October reading ``via``; one JSON line out."""
     import json
 
+    import gridgov.assessments.extract as extract_mod
+
+    if scan_readers:
+        extract_mod.SCAN_READERS = scan_readers
     import gridgov.assessments.columnar as columnar
     import gridgov.assessments.engine as engine_mod
     from gridgov.assessments.engine import assess
@@ -586,14 +590,15 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def compare_reads(url: str, label: str) -> None:
+def compare_reads(url: str, label: str, scan_readers: int | None = None) -> None:
     """The new read against the old, each in a fresh child, same run."""
     import json
 
     runs = {}
+    readers = ["--scan-readers", str(scan_readers)] if scan_readers else []
     for via in ("arrow", "driver"):
         done = subprocess.run(
-            [sys.executable, __file__, "--measure-one", via, "--url", url],
+            [sys.executable, __file__, "--measure-one", via, "--url", url, *readers],
             capture_output=True, text=True,
         )  # fmt: skip
         if done.returncode:
@@ -706,12 +711,15 @@ def main() -> None:
     ap.add_argument("--audit", action="store_true", help="also time the audit")
     ap.add_argument("--postgres", help="also compare on a copy in this PostgreSQL database")
     ap.add_argument("--schema-prefix", default="bench_", help="of the PostgreSQL copy's schema")
+    ap.add_argument(
+        "--scan-readers", type=int, help="SQLite reader processes of a scan (default: the code's)"
+    )
     ap.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--measure-one", choices=("arrow", "driver"), help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure_one:
-        measure_one(args.url, args.measure_one)
+        measure_one(args.url, args.measure_one, args.scan_readers)
         return
     db: Path = args.db or Path(tempfile.mkdtemp(prefix="gridgov-bench-")) / "ledger.sqlite3"
     if args.load_only:
@@ -724,11 +732,11 @@ def main() -> None:
              str(args.cases), "--months", str(args.months), "--seed", str(args.seed)],
             check=True,
         )  # fmt: skip
-    compare_reads(f"sqlite:///{db}", "SQLite")
+    compare_reads(f"sqlite:///{db}", "SQLite", args.scan_readers)
     if args.postgres:
         url = copy_to_postgres(db, args.postgres, args.schema_prefix)
         try:
-            compare_reads(url, "PostgreSQL")
+            compare_reads(url, "PostgreSQL", args.scan_readers)
         finally:
             drop_schema(args.postgres, url)
     measure(db, args.reports, args.audit)

@@ -39,6 +39,8 @@ def test_arrow_read_equals_the_driver_read(
         assert scans(reader, window) == (engine.dialect.name == "sqlite")
     driver = read_ledger(engine, window, via="driver")
     reads = {"arrow": read_ledger(engine, window, via="arrow")}
+    monkeypatch.setattr(extract, "SCAN_READERS", 2)  # events in two ranges, two processes
+    reads["arrow, two readers"] = read_ledger(engine, window, via="arrow")
     monkeypatch.setattr(extract, "SCAN_SHARE", 2.0)  # never scan: through the indexes
     reads["arrow, indexes"] = read_ledger(engine, window, via="arrow")
     for label, arrow in reads.items():
@@ -99,7 +101,7 @@ def test_the_driver_read_joins_chunks_with_and_without_values() -> None:
 
 
 def test_the_readers_of_a_scan_see_one_snapshot(runtime: Runtime) -> None:
-    """A SQLite scan is read by ``SCAN_READERS`` processes: each starts its transaction at
+    """A SQLite scan read by several processes (``SCAN_READERS``): each starts its transaction at
     the same moment (``columnar._pinned``), so a commit made after the read began is seen by
     none of them, although their first statements come after it. PostgreSQL is read by one
     connection in one REPEATABLE READ transaction (its snapshot taken at the first read)."""
@@ -107,10 +109,10 @@ def test_the_readers_of_a_scan_see_one_snapshot(runtime: Runtime) -> None:
     count = select(func.count()).select_from(Department)
     with engine.connect() as conn:
         before = conn.execute(count).scalar_one()
-    with open_arrow(engine, readers=extract.SCAN_READERS) as reader:
+    with open_arrow(engine, readers=2) as reader:
         assert reader is not None
         sqlite = engine.dialect.name == "sqlite"
-        assert reader.readers == (extract.SCAN_READERS if sqlite else 1)
+        assert reader.readers == (2 if sqlite else 1)
         if not sqlite:
             assert reader.scalar(count) == before
         with engine.begin() as conn:

@@ -371,10 +371,13 @@ SCAN_SHARE = 0.25  # of the ledger's cases; see ``scans``
 # Below this many cases a month is read through the Python driver: starting the Arrow reader
 # (a child process for SQLite) costs more than it saves on a small month.
 ARROW_FROM_CASES = 20_000
-# A scan of ``case_events`` is split by event id between this many reader processes on one
-# snapshot (``columnar.open_arrow``), one per core of the 2-core machine the 1M benchmark
-# runs on: docs/assessment.md, "Performance".
-SCAN_READERS = 2
+# A scan of ``case_events`` can be split by event id between several reader processes on one
+# snapshot (``columnar.open_arrow``). Measured on the shared 2-core machine (load 4-5, 1M
+# October, back to back): 2 readers read in the same wall time as 1 (no core is free) for
+# 1-2.5 s more CPU, and all processes peak at 2.1 GB against 1.8 GB; at 20k cases 2 readers
+# are slower (2.0-2.8 s against 1.1-1.8 s). So one, until a quiet machine shows a gain
+# (``benchmarks/assessment.py --scan-readers 2``): docs/assessment.md, "Performance".
+SCAN_READERS = 1
 
 
 def _read_scanning(conn: ArrowReader, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
