@@ -607,7 +607,7 @@ def compare_reads(url: str, label: str, scan_readers: int | None = None) -> None
         stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
         cpu = ", ".join(f"{k} {v:.2f}" for k, v in r["stages_cpu"].items())
         n = r["readers"]
-        readers = (
+        processes = (
             f"{n} SQLite reader processes at once, the largest {r['child_rss']:.0f} MB; all "
             f"processes at most {r['rss'] + n * r['child_rss']:.0f} MB"
             if n
@@ -616,7 +616,7 @@ def compare_reads(url: str, label: str, scan_readers: int | None = None) -> None
         print(
             f"  {label}, read via {via}: {r['took']:.2f} s ({stages}); CPU {r['cpu']:.2f} s "
             f"({cpu}; the read's CPU includes the SQLite reader processes); peak RSS "
-            f"{r['rss']:.0f} MB ({readers})"
+            f"{r['rss']:.0f} MB ({processes})"
         )
     new, old = runs["arrow"], runs["driver"]
     same = new["totals"] == old["totals"]
