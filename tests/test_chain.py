@@ -333,10 +333,11 @@ def test_the_assembled_content_is_json_dumps_of_the_row(payload: dict[str, objec
 
 
 def test_steps_as_columns_hash_as_the_same_events_as_rows(runtime: Runtime) -> None:
-    """chain.link_steps (a bulk writer's trails as columns, constants given once, times as
-    µs) stores the hashes chain.link stores for the same events as rows: new trails from
-    GENESIS and a trail continued from a stored head; NULLs, escapes, payload objects."""
-    from gridgov.ledger.chain import GENESIS, HASHED, Same, Step, link, link_steps
+    """chain.hash_steps then store_hashes (the importer's way: a bulk writer's trails as
+    columns, constants given once, times as µs) store the hashes chain.link stores for the
+    same events as rows: new trails from GENESIS and a trail continued from a stored head;
+    NULLs, escapes, payload objects."""
+    from gridgov.ledger.chain import GENESIS, HASHED, Same, Step, hash_steps, link, store_hashes
     from gridgov.ledger.rows import json_text, sqlite_time
 
     at = datetime(2026, 10, 19, 1, 30, 1, 5, tzinfo=UTC)
@@ -390,7 +391,7 @@ def test_steps_as_columns_hash_as_the_same_events_as_rows(runtime: Runtime) -> N
             if how == "rows":
                 link(conn, rows, {(903, 3): stored})
             else:
-                link_steps(conn, [GENESIS, GENESIS, stored], steps)
+                store_hashes(conn, hash_steps([GENESIS, GENESIS, stored], steps))
             got[how] = conn.execute(
                 select(h.case_id, h.seq, h.hash).where(h.case_id > 900).order_by(h.case_id, h.seq)
             ).all()

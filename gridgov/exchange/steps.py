@@ -150,7 +150,7 @@ class EventWriter:
     ) -> list[Step]:
         """The events of each row's steps ranked above ``min_rank`` (new cases: all of
         them), step by step as columns (times in µs, payloads as objects): what
-        :meth:`rows` writes and ``chain.link_steps`` hashes. ``Step.trails``: the rows."""
+        :meth:`rows` writes and ``chain.hash_steps`` hashes. ``Step.trails``: the rows."""
         n = len(rows)
         min_rank = np.full(n, -1, dtype=np.int64) if min_rank is None else min_rank
         seq = np.ones(n, dtype=np.int64) if first_seq is None else first_seq.copy()

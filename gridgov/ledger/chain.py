@@ -6,10 +6,10 @@ One home for the rule, whatever writes the event (case book, sweep, bulk intake,
   content is every column of the row but the surrogate id (case id, seq, kind, actor, role,
   department, community, at and recorded_at in µs, from/to status, payload as sorted JSON,
   idempotency key): all values a writer knows before the database numbers the row, so bulk
-  writers hash what they insert. Each writer calls :func:`link` (rows) or
-  :func:`link_steps` (trails as columns, step by step: the importer's new cases) in **its
-  own transaction**: an event and its hash commit together or not at all. Hashes are keyed
-  by (case id, seq) in ``event_hashes``.
+  writers hash what they insert. Each writer calls :func:`link` (rows), or
+  :func:`hash_steps` (trails as columns, step by step: the importer's new cases) and then
+  :func:`store_hashes`, in **its own transaction**: an event and its hash commit together
+  or not at all. Hashes are keyed by (case id, seq) in ``event_hashes``.
 * a **checkpoint** (:func:`seal`, daily by the ``seal-trail`` deployment) signs a Merkle root
   over the heads of the cases changed since the previous checkpoint, chained to it, with an
   Ed25519 key the database writer does not hold, and appends it to an operator-chosen file;
@@ -182,7 +182,7 @@ class Same:
 @dataclass(frozen=True, slots=True)
 class Step:
     """The same step of many trails, as columns: the ``trails`` (positions in the heads
-    :func:`link_steps` is given) get one event each, valued per ``HASHED`` column by
+    :func:`hash_steps` is given) get one event each, valued per ``HASHED`` column by
     ``values`` (one value per event in stored or Python form, or :class:`Same`)."""
 
     trails: Sequence[int]
@@ -316,14 +316,6 @@ def link(
         case, seq = r[0], r[1]
         head = _hash(head, canon.content(r))
         add((case, seq, head))
-    store_hashes(conn, out)
-    return len(out)
-
-
-def link_steps(conn: Connection, heads: list[str], steps: Iterable[Step]) -> int:
-    """:func:`link` for trails given step by step as columns: :func:`hash_steps`, then
-    :func:`store_hashes`, in the caller's transaction."""
-    out = hash_steps(heads, steps)
     store_hashes(conn, out)
     return len(out)
 
