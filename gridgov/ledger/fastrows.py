@@ -44,6 +44,15 @@ class _Memo:
 COPY_FROM = 200
 
 
+def _positional(conn: Connection) -> Any:
+    """The connection's dialect, with positional %s placeholders where the driver takes named
+    ones: parameters as tuples adapt faster than one dict per row."""
+    dialect = conn.dialect
+    if dialect.paramstyle in ("pyformat", "named"):
+        return cast(Any, type(dialect))(paramstyle="format")
+    return dialect
+
+
 def _dialect_key(conn: Connection) -> tuple[Any, ...]:
     """What a compiled statement and its value conversions depend on."""
     d = conn.dialect
@@ -77,11 +86,7 @@ class _Plan:
         else:
             stmt = insert(table).values(values)
             keys = [f"s_{c}" for c in columns]
-        dialect = conn.dialect
-        if dialect.paramstyle in ("pyformat", "named"):
-            # Positional %s placeholders: tuples adapt faster than one dict per row.
-            dialect = cast(Any, type(dialect))(paramstyle="format")
-        compiled = stmt.compile(dialect=dialect)
+        compiled = stmt.compile(dialect=_positional(conn))
         # No RETURNING of generated keys: nobody reads them and it slows executemany down.
         self.sql: str = compiled.string.split(" RETURNING ")[0]
         order = compiled.positiontup
@@ -215,11 +220,10 @@ def run_compiled(conn: Connection, stmt: ClauseElement, values: Mapping[str, Any
     key = (_dialect_key(conn), id(stmt))
     found = _STATEMENTS.get(key)
     if found is None or found[0] is not stmt:
-        dialect = conn.dialect
-        if dialect.paramstyle in ("pyformat", "named"):
-            dialect = cast(Any, type(dialect))(paramstyle="format")
         # IN lists of constants become one placeholder per value (their values in defaults).
-        compiled: Any = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        compiled: Any = stmt.compile(
+            dialect=_positional(conn), compile_kwargs={"render_postcompile": True}
+        )
         order = tuple(compiled.positiontup or ())
         found = _STATEMENTS[key] = (stmt, compiled.string, order, dict(compiled.params))
     _, sql, order, defaults = found
